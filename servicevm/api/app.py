@@ -1,0 +1,42 @@
+"""The WSGI application of the API: pecan, behind its middleware."""
+
+from keystonemiddleware import auth_token
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_middleware import request_id
+import pecan
+
+from servicevm.api import hooks
+from servicevm.api import middleware
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+
+def setup_app(conf=None):
+    """The API as a WSGI callable, configured from ``conf``.
+
+    Outermost first: request id -> error barrier -> body size limit ->
+    authentication (auth_token or noauth) -> pecan.
+    """
+    conf = conf or CONF
+    app = pecan.make_app(
+        'servicevm.api.controllers.root.RootController',
+        hooks=[hooks.ErrorHook(), hooks.VersionHook(), hooks.ContextHook()],
+        force_canonical=False,
+        guess_content_type_from_ext=False,
+        debug=False,
+        logging={},
+    )
+    if conf.auth_strategy == 'keystone':
+        app = auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+    else:
+        LOG.warning('auth_strategy is noauth: the API trusts X-User-Id, '
+                    'X-Project-Id and X-Roles as sent, and a request '
+                    'without them acts as admin. Use it for development '
+                    'only.')
+        app = middleware.NoAuth(app)
+    app = middleware.BodySizeLimit(app, conf.api.max_request_body_size)
+    app = middleware.FaultWrapper(app)
+    app = request_id.RequestId(app)
+    return app

@@ -1,0 +1,53 @@
+"""/ and /v1: version discovery and the v1 resources."""
+
+import pecan
+
+from servicevm.api.controllers.v1 import device_templates
+from servicevm.api.controllers.v1 import devices
+from servicevm.api.controllers.v1 import operations
+from servicevm.api.controllers.v1 import service_instances
+from servicevm.api.controllers.v1 import utils
+from servicevm.api import versions
+
+RESOURCES = ('device_templates', 'devices', 'service_instances',
+             'operations')
+
+
+def _version():
+    return {
+        'id': 'v1',
+        'status': 'CURRENT',
+        'min_version': versions.fmt(versions.MIN_VERSION),
+        'version': versions.fmt(versions.MAX_VERSION),
+        'links': [{'rel': 'self', 'href': utils.href('')}],
+        'media-types': [{'base': 'application/json',
+                         'type': 'application/vnd.openstack.servicevm.v1'
+                                 '+json'}],
+    }
+
+
+class V1Controller:
+    device_templates = device_templates.DeviceTemplatesController()
+    devices = devices.DevicesController()
+    service_instances = service_instances.ServiceInstancesController()
+    operations = operations.OperationsController()
+
+    @pecan.expose('json')
+    def index(self):
+        version = _version()
+        version['resources'] = [
+            {'name': name, 'links': [{'rel': 'self',
+                                      'href': utils.href(name)}]}
+            for name in RESOURCES]
+        return {'version': version}
+
+
+class RootController:
+    v1 = V1Controller()
+
+    @pecan.expose('json')
+    def index(self):
+        return {'name': 'servicevm',
+                'description': 'Life-cycle manager of service VMs.',
+                'default_version': _version(),
+                'versions': [_version()]}

@@ -1,0 +1,136 @@
+"""/v1/devices: running appliances made from templates, and their
+events."""
+
+from oslo_config import cfg
+import pecan
+from pecan import rest
+
+from servicevm.api.controllers.v1 import utils
+from servicevm.api import schemas
+from servicevm.common import exceptions
+from servicevm.common import policy
+from servicevm.conductor import rpcapi
+from servicevm.db import api as db_api
+
+CONF = cfg.CONF
+RULE = 'servicevm:device'
+
+
+class DeviceEventsController(rest.RestController):
+    """/v1/devices/{device_id}/events: the device's history, oldest first;
+    still readable after the device is deleted."""
+
+    def __init__(self):
+        self.dbapi = db_api.get_instance()
+
+    @pecan.expose('json')
+    def get_all(self, device_id):
+        ctx = utils.context()
+        params = utils.query(schemas.event_list_query)
+        limit, _marker, _key, sort_dir = utils.paging(params)
+        marker = params.get('marker')
+        try:
+            device = self.dbapi.device_get(ctx, device_id)
+            project_id = device.project_id
+        except exceptions.DeviceNotFound:
+            device = None
+            project_id = ctx.project_id
+        policy.authorize(RULE + ':events', ctx, {'project_id': project_id})
+        rows = self.dbapi.event_list(ctx, device_id, limit,
+                                     int(marker) if marker else None,
+                                     sort_dir)
+        if device is None and not rows and not marker:
+            raise exceptions.DeviceNotFound(id=device_id)
+        return utils.collection('events', [r.as_dict() for r in rows],
+                                limit)
+
+
+class DevicesController(rest.RestController):
+
+    events = DeviceEventsController()
+
+    def __init__(self):
+        self.dbapi = db_api.get_instance()
+        self._rpcapi = None
+
+    @property
+    def rpcapi(self):
+        if self._rpcapi is None:
+            self._rpcapi = rpcapi.ConductorAPI(CONF)
+        return self._rpcapi
+
+    @pecan.expose('json')
+    def get_all(self):
+        ctx = utils.context()
+        params = utils.query(schemas.device_list_query)
+        project = utils.scope_listing(ctx, params, RULE)
+        limit, marker, sort_key, sort_dir = utils.paging(params)
+        filters = {'name': params.get('name'),
+                   'status': params.get('status'),
+                   'template_id': params.get('template_id'),
+                   'project_id': project}
+        rows = self.dbapi.device_list(ctx, filters, limit, marker, sort_key,
+                                      sort_dir)
+        return utils.collection('devices', [r.as_dict() for r in rows],
+                                limit, utils.fields(params))
+
+    @pecan.expose('json')
+    def get_one(self, device_id):
+        ctx = utils.context()
+        params = utils.query(schemas.resource_query(schemas.DEVICE_FIELDS))
+        device = self.dbapi.device_get(ctx, device_id)
+        policy.authorize(RULE + ':get', ctx,
+                         {'project_id': device.project_id})
+        return {'device': utils.view(device.as_dict(),
+                                     utils.fields(params))}
+
+    @pecan.expose('json')
+    def post(self):
+        ctx = utils.context()
+        values = utils.body(schemas.device_create)['device']
+        values['project_id'] = utils.owner(ctx, values)
+        values['user_id'] = ctx.user_id
+        policy.authorize(RULE + ':create', ctx,
+                         {'project_id': values['project_id']})
+        device, operation = self.dbapi.device_create(ctx, values)
+        # Cast only once the device and its operation are committed.
+        self.rpcapi.run_operation(ctx, operation.id)
+        utils.accepted(operation.id)
+        return {'device': device.as_dict(), 'operation_id': operation.id}
+
+    def _update(self, device_id):
+        ctx = utils.context()
+        values = utils.body(schemas.device_update)['device']
+        device = self.dbapi.device_get(ctx, device_id)
+        policy.authorize(RULE + ':update', ctx,
+                         {'project_id': device.project_id})
+        kwargs = values.pop('kwargs', None)
+        if values:
+            device = self.dbapi.device_update(ctx, device_id, values)
+        if kwargs is None:
+            return {'device': device.as_dict()}
+        device, operation = self.dbapi.device_start_operation(
+            ctx, device_id, 'update', params={'kwargs': kwargs})
+        self.rpcapi.run_operation(ctx, operation.id)
+        utils.accepted(operation.id)
+        return {'device': device.as_dict(), 'operation_id': operation.id}
+
+    @pecan.expose('json')
+    def patch(self, device_id):
+        return self._update(device_id)
+
+    @pecan.expose('json')
+    def put(self, device_id):
+        return self._update(device_id)
+
+    @pecan.expose('json')
+    def delete(self, device_id):
+        ctx = utils.context()
+        device = self.dbapi.device_get(ctx, device_id)
+        policy.authorize(RULE + ':delete', ctx,
+                         {'project_id': device.project_id})
+        device, operation = self.dbapi.device_start_operation(
+            ctx, device_id, 'delete')
+        self.rpcapi.run_operation(ctx, operation.id)
+        utils.accepted(operation.id)
+        return {'device': device.as_dict(), 'operation_id': operation.id}

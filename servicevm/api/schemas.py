@@ -1,0 +1,261 @@
+"""JSON Schemas of every request body and query string of the v1 API."""
+
+import copy
+
+UUID_PATTERN = ('^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
+                '[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
+
+uuid = {'type': 'string', 'pattern': UUID_PATTERN, 'maxLength': 36,
+        'description': 'A UUID.'}
+nullable_uuid = {'type': ['string', 'null'], 'pattern': UUID_PATTERN,
+                 'maxLength': 36}
+name = {'type': 'string', 'maxLength': 255}
+description = {'type': 'string', 'maxLength': 1024}
+project_id = {'type': 'string', 'minLength': 1, 'maxLength': 255,
+              'pattern': '^[A-Za-z0-9_.@-]+$'}
+driver_name = {'type': 'string', 'minLength': 1, 'maxLength': 255,
+               'pattern': '^[A-Za-z0-9_.-]+$'}
+key_name = {'type': 'string', 'minLength': 1, 'maxLength': 255}
+
+# A (key -> any JSON value) mapping: template attributes, kwargs.
+kv_mapping = {'type': ['object', 'null'], 'maxProperties': 200,
+              'propertyNames': key_name}
+
+service_type = {'type': 'string', 'minLength': 1, 'maxLength': 255,
+                'pattern': '^[A-Za-z0-9_.:-]+$'}
+
+service_context = {
+    'type': 'object',
+    'properties': {
+        'network_id': nullable_uuid,
+        'subnet_id': nullable_uuid,
+        'port_id': nullable_uuid,
+        'router_id': nullable_uuid,
+        'role': {'type': ['string', 'null'], 'maxLength': 255},
+        'index': {'type': ['integer', 'null'], 'minimum': 0,
+                  'maximum': 65535},
+    },
+    'additionalProperties': False,
+}
+service_contexts = {'type': 'array', 'items': service_context,
+                    'maxItems': 64}
+
+# ---- device templates ----------------------------------------------------
+
+TEMPLATE_FIELDS = ('id', 'project_id', 'name', 'description',
+                   'device_driver', 'mgmt_driver', 'attributes',
+                   'service_types', 'created_at', 'updated_at')
+
+template_create = {
+    'type': 'object',
+    'properties': {
+        'device_template': {
+            'type': 'object',
+            'properties': {
+                'name': name,
+                'description': description,
+                'project_id': project_id,
+                'tenant_id': project_id,
+                'device_driver': driver_name,
+                'mgmt_driver': driver_name,
+                'attributes': kv_mapping,
+                'service_types': {
+                    'type': 'array', 'maxItems': 32, 'uniqueItems': True,
+                    'items': {'anyOf': [
+                        service_type,
+                        {'type': 'object',
+                         'properties': {'service_type': service_type},
+                         'required': ['service_type'],
+                         'additionalProperties': False}]}},
+            },
+            'required': ['device_driver'],
+            'additionalProperties': False,
+        },
+    },
+    'required': ['device_template'],
+    'additionalProperties': False,
+}
+
+template_update = {
+    'type': 'object',
+    'properties': {
+        'device_template': {
+            'type': 'object',
+            'properties': {'name': name, 'description': description},
+            'additionalProperties': False,
+            'minProperties': 1,
+        },
+    },
+    'required': ['device_template'],
+    'additionalProperties': False,
+}
+
+# ---- devices ---------------------------------------------------------------
+
+DEVICE_FIELDS = ('id', 'project_id', 'user_id', 'name', 'description',
+                 'template_id', 'instance_id', 'mgmt_address', 'status',
+                 'status_reason', 'power_state', 'ready', 'kwargs',
+                 'service_contexts', 'services', 'created_at', 'updated_at')
+
+device_create = {
+    'type': 'object',
+    'properties': {
+        'device': {
+            'type': 'object',
+            'properties': {
+                'name': name,
+                'description': description,
+                'project_id': project_id,
+                'tenant_id': project_id,
+                'template_id': uuid,
+                'kwargs': kv_mapping,
+                'service_contexts': service_contexts,
+            },
+            'required': ['template_id'],
+            'additionalProperties': False,
+        },
+    },
+    'required': ['device'],
+    'additionalProperties': False,
+}
+
+device_update = {
+    'type': 'object',
+    'properties': {
+        'device': {
+            'type': 'object',
+            'properties': {'name': name, 'description': description,
+                           'kwargs': kv_mapping},
+            'additionalProperties': False,
+            'minProperties': 1,
+        },
+    },
+    'required': ['device'],
+    'additionalProperties': False,
+}
+
+# ---- service instances -----------------------------------------------------
+
+SERVICE_FIELDS = ('id', 'project_id', 'user_id', 'name', 'description',
+                  'service_type', 'service_table_id', 'managed_by_user',
+                  'mgmt_driver', 'mgmt_address', 'status', 'status_reason',
+                  'kwargs', 'service_contexts', 'devices', 'created_at',
+                  'updated_at')
+
+service_instance_create = {
+    'type': 'object',
+    'properties': {
+        'service_instance': {
+            'type': 'object',
+            'properties': {
+                'name': name,
+                'description': description,
+                'project_id': project_id,
+                'tenant_id': project_id,
+                'service_type': service_type,
+                'service_table_id': {'type': ['string', 'null'],
+                                     'maxLength': 255},
+                'managed_by_user': {'type': 'boolean'},
+                'mgmt_driver': driver_name,
+                'mgmt_address': {'type': ['string', 'null'],
+                                 'maxLength': 255},
+                'service_contexts': service_contexts,
+                'devices': {'type': 'array', 'items': uuid, 'maxItems': 32,
+                            'uniqueItems': True},
+                'kwargs': kv_mapping,
+            },
+            'required': ['service_type'],
+            'additionalProperties': False,
+        },
+    },
+    'required': ['service_instance'],
+    'additionalProperties': False,
+}
+
+service_instance_update = {
+    'type': 'object',
+    'properties': {
+        'service_instance': {
+            'type': 'object',
+            'properties': {'name': name, 'description': description,
+                           'kwargs': kv_mapping},
+            'additionalProperties': False,
+            'minProperties': 1,
+        },
+    },
+    'required': ['service_instance'],
+    'additionalProperties': False,
+}
+
+# ---- operations and events -------------------------------------------------
+
+OPERATION_FIELDS = ('id', 'project_id', 'user_id', 'request_id',
+                    'resource_type', 'resource_id', 'kind', 'state',
+                    'on_failure', 'error', 'started_at', 'finished_at',
+                    'created_at', 'updated_at', 'steps')
+
+EVENT_FIELDS = ('id', 'project_id', 'resource_type', 'resource_id',
+                'operation_id', 'event_type', 'result', 'message',
+                'details', 'user_id', 'request_id', 'created_at')
+
+# ---- query strings ---------------------------------------------------------
+
+_flag = {'type': 'string',
+         'enum': ['1', '0', 'true', 'false', 'True', 'False', 'yes', 'no']}
+_limit = {'type': 'string', 'pattern': '^[0-9]{1,9}$'}
+_sort_dir = {'type': 'string', 'enum': ['asc', 'desc']}
+
+
+def collection_query(fields, sort_keys, filters):
+    """The query string schema of a collection: paging, sorting, fields
+    and the given filters (name -> schema)."""
+    properties = {
+        'limit': _limit,
+        'marker': uuid,
+        'sort_key': {'type': 'string', 'enum': list(sort_keys)},
+        'sort_dir': _sort_dir,
+        'fields': {'type': 'string', 'maxLength': 1024,
+                   'pattern': '^(%s)(,(%s))*$' % ('|'.join(fields),
+                                                   '|'.join(fields))},
+        'all_projects': _flag,
+        'project_id': project_id,
+    }
+    properties.update(copy.deepcopy(filters))
+    return {'type': 'object', 'properties': properties,
+            'additionalProperties': False}
+
+
+def resource_query(fields):
+    return {'type': 'object',
+            'properties': {'fields': collection_query(
+                fields, ('id',), {})['properties']['fields']},
+            'additionalProperties': False}
+
+
+_status = {'type': 'string', 'maxLength': 32, 'pattern': '^[A-Z_]+$'}
+
+template_list_query = collection_query(
+    TEMPLATE_FIELDS, ('created_at', 'updated_at', 'name', 'id',
+                      'device_driver'),
+    {'name': name, 'device_driver': driver_name})
+device_list_query = collection_query(
+    DEVICE_FIELDS, ('created_at', 'updated_at', 'name', 'id', 'status'),
+    {'name': name, 'status': _status, 'template_id': uuid})
+service_instance_list_query = collection_query(
+    SERVICE_FIELDS, ('created_at', 'updated_at', 'name', 'id', 'status',
+                     'service_type'),
+    {'name': name, 'status': _status, 'service_type': service_type,
+     'device_id': uuid})
+operation_list_query = collection_query(
+    OPERATION_FIELDS, ('created_at', 'updated_at', 'id', 'state', 'kind'),
+    {'resource_id': uuid, 'state': _status,
+     'kind': {'type': 'string', 'maxLength': 64}})
+event_list_query = {
+    'type': 'object',
+    'properties': {
+        'limit': _limit,
+        'marker': {'type': 'string', 'pattern': '^[0-9]{1,18}$'},
+        'sort_dir': _sort_dir,
+    },
+    'additionalProperties': False,
+}

@@ -1,0 +1,18 @@
+"""Server side of the conductor RPC API: thin endpoints over the engine."""
+
+import oslo_messaging as messaging
+
+from servicevm.conductor import engine
+from servicevm.conductor import rpcapi
+
+
+class ConductorManager:
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+
+    def __init__(self, conf, host):
+        self.conf = conf
+        self.host = host
+        self.runner = engine.OperationRunner(conf, host)
+
+    def run_operation(self, context, operation_id):
+        self.runner.run(context, operation_id)

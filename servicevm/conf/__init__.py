@@ -1,0 +1,17 @@
+"""servicevm configuration: one module per option group."""
+
+from oslo_config import cfg
+
+from servicevm.conf import api
+from servicevm.conf import conductor
+from servicevm.conf import database
+from servicevm.conf import default
+from servicevm.conf import drivers
+
+CONF = cfg.CONF
+
+default.register_opts(CONF)
+api.register_opts(CONF)
+conductor.register_opts(CONF)
+database.register_opts(CONF)
+drivers.register_opts(CONF)

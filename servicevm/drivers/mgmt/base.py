@@ -1,0 +1,34 @@
+"""The management driver contract.
+
+A management driver reaches into a running device to configure it and to
+bind services to it (ssh, NETCONF, ...). Like device drivers, it is given
+plain dicts and never touches the database.
+"""
+
+import abc
+
+
+class MgmtDriver(metaclass=abc.ABCMeta):
+    """Base of every management driver (entry points
+    servicevm.mgmt.drivers)."""
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    @abc.abstractmethod
+    def check_ready(self, context, device):
+        """Return True once the device answers on its management address
+        and is ready to be configured."""
+
+    @abc.abstractmethod
+    def run_script(self, context, device, script, env):
+        """Run one lifecycle script on the device with ``env`` as its
+        environment; return (exit code, stdout, stderr)."""
+
+    @abc.abstractmethod
+    def push_config(self, context, device, config):
+        """Apply ``config`` (a service instance's configuration)."""
+
+    @abc.abstractmethod
+    def remove_config(self, context, device, config):
+        """Remove what push_config applied (staged delete)."""
