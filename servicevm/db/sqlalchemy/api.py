@@ -4,6 +4,7 @@ from oslo_db import exception as db_exc
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
+from sqlalchemy.orm import attributes as orm_attributes
 
 from servicevm.common import exceptions
 from servicevm.common import states
@@ -204,6 +205,8 @@ class Connection:
             device.kwargs = _kv_rows(models.DeviceArg, project_id, kwargs)
             device.service_contexts = _context_rows(
                 models.DeviceServiceContext, project_id, contexts)
+            # A new device has no bindings; say so without a query.
+            orm_attributes.set_committed_value(device, 'bindings', [])
             operation = _operation(context, 'device', device_id, project_id,
                                    'create', on_failure=on_failure)
             session.add_all([
