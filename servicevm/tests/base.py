@@ -1,0 +1,180 @@
+"""Test bases: configuration, a fresh migrated database per test, and the
+API over WSGI with an in-process conductor."""
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+import fixtures
+from oslo_config import cfg
+from oslo_config import fixture as config_fixture
+from oslotest import base as oslo_base
+import sqlalchemy as sa
+import webtest
+
+from servicevm.common import policy
+from servicevm.common import rpc
+from servicevm.common import service
+from servicevm.db import migration
+from servicevm.db.sqlalchemy import enginefacade
+
+CONF = cfg.CONF
+
+_TEMPLATE_DB = None
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _template_db():
+    """A migrated SQLite file made once per test process; tests copy it."""
+    global _TEMPLATE_DB
+    with _TEMPLATE_LOCK:
+        if _TEMPLATE_DB is None:
+            directory = tempfile.mkdtemp(prefix='servicevm-db-')
+            path = os.path.join(directory, 'template.sqlite')
+            engine = sa.create_engine('sqlite:///%s' % path)
+            migration.upgrade('head', engine=engine)
+            engine.dispose()
+            _TEMPLATE_DB = path
+        return _TEMPLATE_DB
+
+
+class TestCase(oslo_base.BaseTestCase):
+    """Configuration as the all-in-one has it, reset after each test."""
+
+    def setUp(self):
+        super().setUp()
+        service.prepare_service([])
+        self.config = self.useFixture(config_fixture.Config(CONF)).config
+        self.config(auth_strategy='noauth', transport_url='fake://',
+                    host='test-conductor')
+        self.config(poll_interval=0.01, group='conductor')
+        policy.reset()
+        self.addCleanup(policy.reset)
+
+
+class DBTestCase(TestCase):
+    """A test with its own migrated SQLite database."""
+
+    def setUp(self):
+        super().setUp()
+        directory = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(directory, 'servicevm.sqlite')
+        shutil.copyfile(_template_db(), path)
+        self.db_url = 'sqlite:///%s' % path
+        self.config(connection=self.db_url, group='database')
+        self.engine = sa.create_engine(self.db_url)
+        reset = enginefacade.main_context_manager.patch_engine(self.engine)
+        self.addCleanup(reset)
+        self.addCleanup(self.engine.dispose)
+
+
+# The personas of the RBAC matrix: (user, project, roles).
+ADMIN = ('admin-user', 'admin-project', 'admin')
+MEMBER = ('member-user', 'project-a', 'member')
+READER = ('reader-user', 'project-a', 'reader')
+OTHER_MEMBER = ('other-user', 'project-b', 'member')
+
+
+def headers(persona=MEMBER, **extra):
+    user, project, roles = persona
+    result = {'X-User-Id': user, 'X-Project-Id': project, 'X-Roles': roles}
+    result.update(extra)
+    return result
+
+
+class APITestCase(DBTestCase):
+    """The real pecan app over WSGI (webtest) with a conductor running in
+    this process on the in-process transport."""
+
+    start_conductor = True
+
+    def setUp(self):
+        super().setUp()
+        from servicevm.api import app
+        from servicevm.cmd import conductor as conductor_cmd
+        rpc.cleanup()
+        self.addCleanup(rpc.cleanup)
+        if self.start_conductor:
+            server = conductor_cmd.start_conductor(CONF)
+            self.addCleanup(conductor_cmd.stop_conductor, server)
+        self.app = webtest.TestApp(app.setup_app(CONF))
+
+    # ---- request helpers ----------------------------------------------
+
+    def get(self, url, persona=MEMBER, status=200, **kwargs):
+        return self.app.get(url, headers=headers(persona), status=status,
+                            **kwargs)
+
+    def post(self, url, body, persona=MEMBER, status='*', **kwargs):
+        return self.app.post_json(url, body, headers=headers(persona),
+                                  status=status, **kwargs)
+
+    def patch(self, url, body, persona=MEMBER, status='*', **kwargs):
+        return self.app.patch_json(url, body, headers=headers(persona),
+                                   status=status, **kwargs)
+
+    def delete(self, url, persona=MEMBER, status='*', **kwargs):
+        return self.app.delete(url, headers=headers(persona), status=status,
+                               **kwargs)
+
+    # ---- resource helpers ---------------------------------------------
+
+    def create_template(self, persona=MEMBER, **values):
+        body = {'name': 'tmpl', 'device_driver': 'noop',
+                'service_types': ['firewall'],
+                'attributes': {'image': 'cirros'}}
+        body.update(values)
+        response = self.post('/v1/device_templates',
+                             {'device_template': body}, persona, status=201)
+        return response.json['device_template']
+
+    def create_device(self, template_id=None, persona=MEMBER, wait=True,
+                      **values):
+        if template_id is None:
+            template_id = self.create_template(persona)['id']
+        body = {'name': 'dev', 'template_id': template_id}
+        body.update(values)
+        response = self.post('/v1/devices', {'device': body}, persona,
+                             status=202)
+        device = response.json['device']
+        if wait:
+            device = self.wait_for_device(device['id'], 'ACTIVE', persona)
+        return device
+
+    def wait_for_device(self, device_id, status, persona=ADMIN,
+                        timeout=20):
+        """Poll until the device has ``status`` (None: until it is gone);
+        returns the device (or None)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.app.get('/v1/devices/%s' % device_id,
+                                    headers=headers(persona), status='*')
+            if status is None and response.status_int == 404:
+                return None
+            if response.status_int == 200:
+                device = response.json['device']
+                if device['status'] == status:
+                    return device
+            if time.monotonic() > deadline:
+                self.fail('device %s did not reach %s in %ss; last: %s'
+                          % (device_id, status, timeout, response.body))
+            time.sleep(0.02)
+
+    def assertError(self, response, status, field=None, contains=None):
+        """The response is an error in the one flat shape."""
+        self.assertEqual(status, response.status_int, response.body)
+        self.assertEqual('application/json', response.content_type)
+        errors = response.json['errors']
+        self.assertEqual(1, len(errors))
+        error = errors[0]
+        self.assertEqual(status, error['status'])
+        for key in ('code', 'title', 'detail', 'request_id'):
+            self.assertTrue(error.get(key), 'error lacks %s: %s'
+                            % (key, error))
+        if field is not None:
+            self.assertEqual(field, error.get('field'), error)
+        if contains is not None:
+            self.assertIn(contains, error['detail'])
+        return error
