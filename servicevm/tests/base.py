@@ -1,6 +1,7 @@
 """Test bases: configuration, a fresh migrated database per test, and the
 API over WSGI with an in-process conductor."""
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -24,6 +25,9 @@ CONF = cfg.CONF
 
 _TEMPLATE_DB = None
 _TEMPLATE_LOCK = threading.Lock()
+# Tests get a TMPDIR of their own, removed after them; the template must
+# outlive them, so it goes where temporary files went at import.
+_PROCESS_TMP = tempfile.gettempdir()
 
 
 def _template_db():
@@ -31,7 +35,9 @@ def _template_db():
     global _TEMPLATE_DB
     with _TEMPLATE_LOCK:
         if _TEMPLATE_DB is None:
-            directory = tempfile.mkdtemp(prefix='servicevm-db-')
+            directory = tempfile.mkdtemp(prefix='servicevm-db-',
+                                         dir=_PROCESS_TMP)
+            atexit.register(shutil.rmtree, directory, True)
             path = os.path.join(directory, 'template.sqlite')
             engine = sa.create_engine('sqlite:///%s' % path)
             migration.upgrade('head', engine=engine)
