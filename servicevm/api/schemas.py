@@ -216,7 +216,7 @@ def collection_query(fields, sort_keys, filters):
         'sort_dir': _sort_dir,
         'fields': {'type': 'string', 'maxLength': 1024,
                    'pattern': '^(%s)(,(%s))*$' % ('|'.join(fields),
-                                                   '|'.join(fields))},
+                                                  '|'.join(fields))},
         'all_projects': _flag,
         'project_id': project_id,
     }

@@ -9,4 +9,3 @@ def register_opts(conf):
 
 def list_opts():
     return [('database', db_options.database_opts)]
-
