@@ -60,8 +60,8 @@ if [[ ! -x "${VENV}/bin/python" || ! -x "${VENV}/bin/pip" ]]; then
         [[ "$(id -u)" == 0 ]] || die "python3 -m venv failed ($(tail -n 1 "${VENV_ERR}")); install python3-venv"
         log "python3 -m venv failed ($(tail -n 1 "${VENV_ERR}")); installing python3-venv"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq || die "apt-get update failed"
-        apt-get install -y -qq python3-venv >/dev/null || die "apt-get install python3-venv failed"
+        timeout 600 apt-get update -qq || die "apt-get update failed"
+        timeout 1200 apt-get install -y -qq -o DPkg::Lock::Timeout=300 python3-venv >/dev/null || die "apt-get install python3-venv failed"
         make_venv || die "python3 -m venv still fails: $(cat "${VENV_ERR}")"
     fi
 fi

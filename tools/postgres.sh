@@ -3,7 +3,7 @@
 #
 #   tools/postgres.sh start|stop|status|url
 #
-# Listens on 127.0.0.1:${SERVICEVM_PG_PORT:-55432} only, keeps its data,
+# Listens on 127.0.0.1:${SERVICEVM_PG_PORT:-25432} only, keeps its data,
 # socket and log under ${SERVICEVM_TEST_STATE:-<repo>/.ci/work}/pg and is
 # tuned for throw-away test data (fsync=off ...). Creates the superuser role
 # servicevm/servicevm and the database servicevm. Every step is idempotent.
@@ -11,7 +11,7 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${SERVICEVM_TEST_STATE:-${REPO_ROOT}/.ci/work}"
-PG_PORT="${SERVICEVM_PG_PORT:-55432}"
+PG_PORT="${SERVICEVM_PG_PORT:-25432}"
 PG_USER=servicevm
 PG_PASSWORD=servicevm
 PG_DB=servicevm
@@ -31,6 +31,12 @@ log_tail() {
 die() {
     log "ERROR: $*"
     log_tail
+    exit 1
+}
+
+fail() {
+    # An error that no server log can explain.
+    log "ERROR: $*"
     exit 1
 }
 
@@ -78,8 +84,8 @@ ensure_installed() {
     log "PostgreSQL not found, installing Debian's postgresql package"
     local t0=${SECONDS}
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || die "apt-get update failed"
-    with_policy_rc_d apt-get install -y -qq postgresql >/dev/null \
+    timeout 600 apt-get update -qq || die "apt-get update failed"
+    with_policy_rc_d timeout 1200 apt-get install -y -qq -o DPkg::Lock::Timeout=300 postgresql >/dev/null \
         || die "apt-get install postgresql failed"
     PG_BIN="$(find_bindir)"
     [[ -n "${PG_BIN}" ]] || die "postgresql installed but no /usr/lib/postgresql/*/bin/initdb"
@@ -173,12 +179,17 @@ start() {
     ensure_installed
     setup_paths
     if is_running; then
-        log "already running on 127.0.0.1:${PG_PORT} (data ${PG_DATA})"
-        ensure_role_and_db || die "could not create role/database"
-        return 0
+        if "${PG_BIN}/pg_isready" -q -h 127.0.0.1 -p "${PG_PORT}"; then
+            log "already running on 127.0.0.1:${PG_PORT} (data ${PG_DATA})"
+            ensure_role_and_db || die "could not create role/database"
+            return 0
+        fi
+        log "running from ${PG_DATA} but not on port ${PG_PORT}: restarting"
+        as_pg "${PG_BIN}/pg_ctl" -D "${PG_DATA}" -m fast -w -t "${STOP_TIMEOUT}" stop >/dev/null \
+            || die "could not stop the running server"
     fi
     if port_in_use; then
-        die "port ${PG_PORT} on 127.0.0.1 is already in use by another process (set SERVICEVM_PG_PORT)"
+        fail "port ${PG_PORT} on 127.0.0.1 is already in use by another process (set SERVICEVM_PG_PORT)"
     fi
     local t0=${SECONDS}
     init_cluster

@@ -7,22 +7,23 @@
 # The node runs without systemd and never touches the system node: its name,
 # data, logs, config, pid file, Erlang cookie (HOME) and epmd are all private
 # and live under ${SERVICEVM_TEST_STATE:-<repo>/.ci/work}/rabbit. AMQP listens
-# on 127.0.0.1:${SERVICEVM_RABBIT_PORT:-55672}, Erlang distribution on
-# 127.0.0.1:${SERVICEVM_RABBIT_DIST_PORT:-55673} and a private epmd on
-# 127.0.0.1:${SERVICEVM_EPMD_PORT:-54369}. `stop` kills the node and its epmd.
+# on 127.0.0.1:${SERVICEVM_RABBIT_PORT:-25672}, Erlang distribution on
+# 127.0.0.1:${SERVICEVM_RABBIT_DIST_PORT:-25673} and a private epmd on
+# 127.0.0.1:${SERVICEVM_EPMD_PORT:-24369}. `stop` kills the node and its epmd.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${SERVICEVM_TEST_STATE:-${REPO_ROOT}/.ci/work}"
 RMQ_DIR="${STATE_DIR}/rabbit"
-RABBIT_PORT="${SERVICEVM_RABBIT_PORT:-55672}"
-DIST_PORT="${SERVICEVM_RABBIT_DIST_PORT:-55673}"
-EPMD_PORT="${SERVICEVM_EPMD_PORT:-54369}"
+RABBIT_PORT="${SERVICEVM_RABBIT_PORT:-25672}"
+DIST_PORT="${SERVICEVM_RABBIT_DIST_PORT:-25673}"
+EPMD_PORT="${SERVICEVM_EPMD_PORT:-24369}"
 NODENAME="${SERVICEVM_RABBIT_NODENAME:-servicevm-test@localhost}"
 RMQ_USER=servicevm
 RMQ_PASSWORD=servicevm
 START_TIMEOUT="${SERVICEVM_RABBIT_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${SERVICEVM_RABBIT_STOP_TIMEOUT:-60}"
+CTL_TIMEOUT="${SERVICEVM_RABBITMQCTL_TIMEOUT:-120}"
 # The node's own scripts (not the Debian wrappers in /usr/sbin, which su to
 # the rabbitmq user and reset HOME, i.e. the cookie).
 RMQ_BIN=/usr/lib/rabbitmq/bin
@@ -45,6 +46,12 @@ log_tail() {
 die() {
     log "ERROR: $*"
     log_tail
+    exit 1
+}
+
+fail() {
+    # An error that no server log can explain.
+    log "ERROR: $*"
     exit 1
 }
 
@@ -83,7 +90,7 @@ rabbit_env() {
 }
 
 ctl() {
-    "${RMQ_BIN}/rabbitmqctl" -n "${NODENAME}" "$@"
+    timeout "${CTL_TIMEOUT}" "${RMQ_BIN}/rabbitmqctl" -n "${NODENAME}" "$@"
 }
 
 with_policy_rc_d() {
@@ -129,8 +136,8 @@ ensure_installed() {
     log "RabbitMQ not found, installing Debian's rabbitmq-server package"
     local t0=${SECONDS}
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || die "apt-get update failed"
-    with_policy_rc_d apt-get install -y -qq rabbitmq-server >/dev/null \
+    timeout 600 apt-get update -qq || die "apt-get update failed"
+    with_policy_rc_d timeout 1200 apt-get install -y -qq -o DPkg::Lock::Timeout=300 rabbitmq-server >/dev/null \
         || die "apt-get install rabbitmq-server failed"
     [[ -x "${RMQ_BIN}/rabbitmq-server" ]] || die "rabbitmq-server installed but ${RMQ_BIN}/rabbitmq-server is missing"
     stop_system_node
@@ -222,17 +229,18 @@ start() {
         ensure_user || die "could not create user ${RMQ_USER}"
         return 0
     fi
+    # A node of ours that does not answer (crashed, lost its epmd, started
+    # with other ports) would block the name and ports: replace it.
+    if [[ -n "$(our_pids)" ]]; then
+        log "a node from ${RMQ_DIR} is running but not answering: stopping it"
+        stop_processes
+    fi
     local port
     for port in "${RABBIT_PORT}" "${DIST_PORT}"; do
         if port_in_use "${port}"; then
-            die "port ${port} is already in use by another process (see SERVICEVM_RABBIT_PORT / SERVICEVM_RABBIT_DIST_PORT)"
+            fail "port ${port} is already in use by another process (see SERVICEVM_RABBIT_PORT / SERVICEVM_RABBIT_DIST_PORT)"
         fi
     done
-    # A half-dead node of ours (e.g. after a crash) would block the name.
-    if [[ -n "$(our_pids)" ]]; then
-        log "cleaning up leftover processes of a previous node"
-        stop_processes
-    fi
     local t0=${SECONDS}
     write_config
     rm -f "${PID_FILE}"

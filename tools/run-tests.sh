@@ -4,9 +4,11 @@
 #   tools/run-tests.sh [FILTER...]
 #
 # 1. tools/install.sh --test
-# 2. start the private PostgreSQL and RabbitMQ servers (stopped again on exit,
-#    unless SERVICEVM_KEEP_SERVERS=1) and export SERVICEVM_TEST_DB_URL and
-#    SERVICEVM_TEST_TRANSPORT_URL
+# 2. start the private PostgreSQL and RabbitMQ servers (tools/postgres.sh,
+#    tools/rabbitmq.sh; stopped again on exit unless they were already
+#    running or SERVICEVM_KEEP_SERVERS=1; if a default port is held by
+#    something else, a free one nearby is used) and export
+#    SERVICEVM_TEST_DB_URL and SERVICEVM_TEST_TRANSPORT_URL
 # 3. stestr over servicevm/tests/unit, then servicevm/tests/functional (both
 #    always run; FILTERs are passed to both as stestr test filters)
 # 4. a summary whose last line is "N passed, N failed[, N skipped]"
@@ -24,6 +26,10 @@ STATE_DIR="${SERVICEVM_TEST_STATE}"
 VENV="${REPO_ROOT}/.venv"
 SUITES=(unit functional)
 FILTERS=("$@")
+# Bound on one suite's stestr run (CI gives the whole job 90 minutes).
+SUITE_TIMEOUT="${SERVICEVM_SUITE_TIMEOUT:-2400}"
+# Per-test timeout honoured by oslotest.base.BaseTestCase.
+export OS_TEST_TIMEOUT="${OS_TEST_TIMEOUT:-300}"
 
 T_START=${SECONDS}
 PHASE_NAME=""
@@ -45,16 +51,26 @@ phase() {
     fi
 }
 
-SERVERS_UP=0
+# Servers this run started (and so stops); ones already running are kept.
+STARTED_PG=0
+STARTED_RABBIT=0
 stop_servers() {
-    [[ "${SERVERS_UP}" == 1 ]] || return 0
-    SERVERS_UP=0
     if [[ -n "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
-        echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL and RabbitMQ running"
+        if ((STARTED_PG + STARTED_RABBIT > 0)); then
+            echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL and RabbitMQ running"
+        fi
+        STARTED_PG=0
+        STARTED_RABBIT=0
         return 0
     fi
-    bash tools/rabbitmq.sh stop || echo "WARNING: tools/rabbitmq.sh stop failed" >&2
-    bash tools/postgres.sh stop || echo "WARNING: tools/postgres.sh stop failed" >&2
+    if [[ "${STARTED_RABBIT}" == 1 ]]; then
+        STARTED_RABBIT=0
+        bash tools/rabbitmq.sh stop || echo "WARNING: tools/rabbitmq.sh stop failed" >&2
+    fi
+    if [[ "${STARTED_PG}" == 1 ]]; then
+        STARTED_PG=0
+        bash tools/postgres.sh stop || echo "WARNING: tools/postgres.sh stop failed" >&2
+    fi
 }
 
 # shellcheck disable=SC2317 # invoked via trap
@@ -81,11 +97,93 @@ bash tools/install.sh --test || fatal "tools/install.sh --test failed"
 [[ -x "${VENV}/bin/stestr" ]] || fatal "${VENV}/bin/stestr missing (is stestr in test-requirements.txt?)"
 
 # ---------------------------------------------------------------- servers
+port_free() {
+    # Any TCP socket on the port counts, not only listeners: a client socket
+    # (even in TIME-WAIT) on it makes the server's bind() fail.
+    ! ss -Htan "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# Use the default port unless something else (e.g. servers left running by
+# another checkout) holds it; a port set in the environment is always kept.
+# All ports stay below Linux's ephemeral range (32768-60999), where busy
+# loopback clients can hold them; fallbacks are the default plus 1000 plus
+# a random multiple of 10, so concurrent runs rarely collide.
+declare -A PORT_DEFAULT=(
+    [SERVICEVM_PG_PORT]=25432
+    [SERVICEVM_RABBIT_PORT]=25672
+    [SERVICEVM_RABBIT_DIST_PORT]=25673
+    [SERVICEVM_EPMD_PORT]=24369
+)
+AUTO_PORTS=()
+pick_port() {
+    local var=$1 again=${2:-} port i
+    local default=${PORT_DEFAULT[${var}]}
+    if [[ -z "${again}" ]]; then
+        [[ -z "${!var:-}" ]] || return 0
+        if port_free "${default}"; then
+            export "${var}=${default}"
+            AUTO_PORTS+=("${var}")
+            return 0
+        fi
+    fi
+    for ((i = 0; i < 100; i++)); do
+        port=$((default + 1000 + 10 * (RANDOM % 300)))
+        if port_free "${port}"; then
+            echo "port ${default} is busy: using ${var}=${port}"
+            export "${var}=${port}"
+            AUTO_PORTS+=("${var}")
+            return 0
+        fi
+    done
+    fatal "no free port near ${default} for ${var}"
+}
+
+# Start a server; if that fails and we chose its ports, retry twice on new
+# random ones (a concurrent run or a busy client may have taken a port).
+start_server() {
+    local script=$1 try var lost
+    shift
+    for try in 1 2 3; do
+        if bash "tools/${script}" start; then
+            return 0
+        fi
+        # Only ports we chose ourselves can be changed.
+        lost=0
+        for var in "$@"; do
+            if [[ " ${AUTO_PORTS[*]} " == *" ${var} "* ]]; then
+                lost=1
+            fi
+        done
+        ((lost && try < 3)) || return 1
+        echo "run-tests.sh: start failed; retrying with other ports (a port may have been taken meanwhile)" >&2
+        for var in "$@"; do
+            if [[ " ${AUTO_PORTS[*]} " == *" ${var} "* ]]; then
+                pick_port "${var}" again
+            fi
+        done
+    done
+    return 1
+}
+
 phase "start postgresql"
-SERVERS_UP=1
-bash tools/postgres.sh start || fatal "could not start PostgreSQL"
+if bash tools/postgres.sh status >/dev/null 2>&1; then
+    echo "PostgreSQL already running: using it and leaving it running"
+else
+    pick_port SERVICEVM_PG_PORT
+    STARTED_PG=1
+fi
+start_server postgres.sh SERVICEVM_PG_PORT || fatal "could not start PostgreSQL"
 phase "start rabbitmq"
-bash tools/rabbitmq.sh start || fatal "could not start RabbitMQ"
+if bash tools/rabbitmq.sh status >/dev/null 2>&1; then
+    echo "RabbitMQ already running: using it and leaving it running"
+else
+    pick_port SERVICEVM_RABBIT_PORT
+    pick_port SERVICEVM_RABBIT_DIST_PORT
+    pick_port SERVICEVM_EPMD_PORT
+    STARTED_RABBIT=1
+fi
+start_server rabbitmq.sh SERVICEVM_RABBIT_PORT SERVICEVM_RABBIT_DIST_PORT SERVICEVM_EPMD_PORT \
+    || fatal "could not start RabbitMQ"
 
 SERVICEVM_TEST_DB_URL="$(bash tools/postgres.sh url)"
 SERVICEVM_TEST_TRANSPORT_URL="$(bash tools/rabbitmq.sh url)"
@@ -158,7 +256,7 @@ run_suite() {
         if ! "${VENV}/bin/stestr" -u "${repo}" init >/dev/null; then
             f=1
             note="stestr init ${repo} failed"
-        elif ! listing="$("${VENV}/bin/stestr" --test-path "${path}" -u "${repo}" \
+        elif ! listing="$(timeout 600 "${VENV}/bin/stestr" --test-path "${path}" -u "${repo}" \
                 list "${FILTERS[@]}" 2>&1)"; then
             printf '%s\n' "${listing}" | tail -n 60
             f=1
@@ -166,12 +264,17 @@ run_suite() {
         elif ! grep -q '[^[:space:]]' <<<"${listing}"; then
             note="no tests matched"
         else
-            "${VENV}/bin/stestr" --test-path "${path}" -u "${repo}" run "${FILTERS[@]}" || rc=$?
+            timeout --kill-after=30 "${SUITE_TIMEOUT}" \
+                "${VENV}/bin/stestr" --test-path "${path}" -u "${repo}" run "${FILTERS[@]}" || rc=$?
+            if [[ "${rc}" == 124 || "${rc}" == 137 ]]; then
+                echo "run-tests.sh: ${suite} suite killed after ${SUITE_TIMEOUT}s" >&2
+                note="timed out after ${SUITE_TIMEOUT}s"
+            fi
             if counts="$("${VENV}/bin/stestr" -u "${repo}" last --subunit 2>/dev/null | count_subunit)" \
                     && [[ "${counts}" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
                 read -r p f s <<<"${counts}"
             else
-                note="no results recorded"
+                note="${note:-no results recorded}"
             fi
             if [[ "${rc}" != 0 && "${f}" == 0 ]]; then
                 # stestr failed without a failing test: count it as one.
