@@ -13,6 +13,19 @@ CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 
+class Request(pecan.Request):
+    """pecan parses a JSON body to route; a body that is not UTF-8 or is
+    nested too deeply for the parser must reach utils.body (a 400 that
+    says so), not fail in pecan (a RecursionError is a 500)."""
+
+    @property
+    def json(self):
+        try:
+            return super().json
+        except (RecursionError, UnicodeDecodeError) as e:
+            raise ValueError('The JSON body cannot be parsed: %s' % e)
+
+
 def setup_app(conf=None):
     """The API as a WSGI callable, configured from ``conf``.
 
@@ -27,6 +40,7 @@ def setup_app(conf=None):
         guess_content_type_from_ext=False,
         debug=False,
         logging={},
+        request_cls=Request,
     )
     if conf.auth_strategy == 'keystone':
         app = auth_token.AuthProtocol(app, {'oslo_config_config': conf})

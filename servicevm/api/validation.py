@@ -28,11 +28,11 @@ def _path(parts):
     return '.'.join(str(p) for p in parts)
 
 
-def _describe(error):
+def _describe(error, what='the body'):
     """(field, message) for one jsonschema error."""
     where = _path(error.absolute_path)
     field = where or None
-    label = where or 'the body'
+    label = where or what
     validator = error.validator
     schema = error.schema
     if validator == 'additionalProperties':
@@ -99,7 +99,7 @@ def _validator(schema_id):
 _SCHEMAS = {}
 
 
-def validate(schema, data):
+def validate(schema, data, what='the body'):
     """Raise ValidationError (400) naming the first wrong field."""
     key = id(schema)
     _SCHEMAS.setdefault(key, schema)
@@ -110,5 +110,5 @@ def validate(schema, data):
     # anyOf: report against the branch that fits the value's type.
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
-    field, message = _describe(error)
+    field, message = _describe(error, what)
     raise exceptions.ValidationError(reason=message, field=field)

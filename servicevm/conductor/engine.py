@@ -138,7 +138,8 @@ class OperationRunner:
                 'resource_id': operation.resource_id,
                 'project_id': operation.project_id,
                 'operation_id': operation.id, 'event_type': event_type,
-                'result': result, 'message': message}
+                'result': result, 'message': message,
+                'details': {'conductor': self.host}}
 
     def _run_step(self, ctx, operation, step, func, work):
         prefix = 'device.%s.%s' % (operation.kind, step.name)
@@ -169,40 +170,28 @@ class OperationRunner:
         return None
 
     def _finish(self, ctx, operation, work, error=None):
-        pending = work.pending
         success, failure = states.DEVICE_RESOLUTION.get(
-            pending, (states.ACTIVE, states.ERROR))
-        now = timeutils.utcnow()
+            work.pending, (states.ACTIVE, states.ERROR))
         kind = operation.kind
+        op_values = {'finished_at': timeutils.utcnow(), 'lease_owner': None}
         if error is None:
-            if success is None:
-                self.dbapi.device_destroy(ctx, operation.resource_id,
-                                          pending)
-            else:
-                self.dbapi.device_set_status(
-                    ctx, operation.resource_id, pending,
-                    dict(work.final_values or {}, status=success))
-            self.dbapi.operation_update(
-                ctx, operation.id,
-                {'state': states.OP_COMPLETED, 'finished_at': now,
-                 'lease_owner': None})
-            self.dbapi.event_create(
-                ctx, **self._event(operation, 'device.%s.end' % kind))
+            device_values = (None if success is None else
+                             dict(work.final_values or {}, status=success))
+            op_values['state'] = states.OP_COMPLETED
+            event = self._event(operation, 'device.%s.end' % kind)
             LOG.info('Operation %s (%s of device %s) completed',
                      operation.id, kind, operation.resource_id)
-            return
-        reason = '%s failed: %s' % (kind, error)
-        if pending is not None:
-            self.dbapi.device_set_status(
-                ctx, operation.resource_id, pending,
-                {'status': failure, 'status_reason': reason[:MAX_OUTPUT]})
-        self.dbapi.operation_update(
-            ctx, operation.id,
-            {'state': states.OP_FAILED, 'finished_at': now,
-             'error': str(error)[:MAX_OUTPUT], 'lease_owner': None})
-        self.dbapi.event_create(
-            ctx, **self._event(operation, 'device.%s.error' % kind,
-                               'error', reason))
+        else:
+            reason = '%s failed: %s' % (kind, error)
+            device_values = {'status': failure,
+                             'status_reason': reason[:MAX_OUTPUT]}
+            op_values.update(state=states.OP_FAILED,
+                             error=str(error)[:MAX_OUTPUT])
+            event = self._event(operation, 'device.%s.error' % kind,
+                                'error', reason)
+        self.dbapi.operation_finish(ctx, operation.id,
+                                    operation.resource_id, work.pending,
+                                    device_values, op_values, event)
 
 
 class _Work:

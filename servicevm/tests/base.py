@@ -2,6 +2,7 @@
 API over WSGI with an in-process conductor."""
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -184,3 +185,83 @@ class APITestCase(DBTestCase):
         if contains is not None:
             self.assertIn(contains, error['detail'])
         return error
+
+
+# ---- helpers of the API behaviour tests --------------------------------
+
+FINAL_OPERATION_STATES = ('COMPLETED', 'FAILED', 'CANCELLED', 'ROLLED_BACK')
+
+
+class APIBehaviourTestCase(APITestCase):
+    """APITestCase with raw requests, row counts and waits for the
+    conductor to finish its work."""
+
+    def setUp(self):
+        # An idle worker of the conductor's thread pool looks for work
+        # every second, and stopping the conductor waits for it: poll
+        # faster so that a test's cleanup takes milliseconds, not a second.
+        self.useFixture(fixtures.MonkeyPatch(
+            'futurist._thread.ThreadWorker.MAX_IDLE_FOR', 0.01))
+        super().setUp()
+
+    def request(self, method, url, body=None, persona=MEMBER,
+                content_type='application/json', extra_headers=None,
+                status='*'):
+        """A request with a raw ``body`` (bytes or str) as sent."""
+        request_headers = headers(persona, **(extra_headers or {}))
+        kwargs = {}
+        if body is not None:
+            kwargs['body'] = body.encode() if isinstance(body, str) else body
+            if content_type:
+                request_headers['Content-Type'] = content_type
+        return self.app.request(url, method=method, headers=request_headers,
+                                status=status, **kwargs)
+
+    def table_counts(self):
+        """{table: row count} of every table but alembic's."""
+        with self.engine.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
+            return {name: conn.execute(
+                sa.text('SELECT count(*) FROM %s' % name)).scalar()
+                for name in names if name != 'alembic_version'}
+
+    @contextlib.contextmanager
+    def assertNoNewRows(self):
+        """The block changes no table's row count (call wait_settled
+        first if the conductor may still be writing)."""
+        before = self.table_counts()
+        yield
+        self.assertEqual(before, self.table_counts())
+
+    def wait_settled(self, timeout=20):
+        """Wait until every operation is in a final state and its closing
+        event (<type>.<kind>.end or .error) is recorded."""
+        final = ', '.join("'%s'" % s for s in FINAL_OPERATION_STATES)
+        query = sa.text(
+            "SELECT count(*) FROM operations o WHERE o.state NOT IN (%s) "
+            "OR NOT EXISTS (SELECT 1 FROM events e WHERE "
+            "e.operation_id = o.id AND e.event_type IN ("
+            "o.resource_type || '.' || o.kind || '.end', "
+            "o.resource_type || '.' || o.kind || '.error'))" % final)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.engine.connect() as conn:
+                if not conn.execute(query).scalar():
+                    return
+            if time.monotonic() > deadline:
+                self.fail('operations still running after %ss' % timeout)
+            time.sleep(0.01)
+
+    def wait_for_operation(self, operation_id, state='COMPLETED',
+                           persona=ADMIN, timeout=20):
+        """Poll GET /v1/operations/{id} until it is in ``state``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = self.get('/v1/operations/%s' % operation_id,
+                                 persona).json['operation']
+            if operation['state'] == state:
+                return operation
+            if time.monotonic() > deadline:
+                self.fail('operation %s did not reach %s in %ss: %s'
+                          % (operation_id, state, timeout, operation))
+            time.sleep(0.01)

@@ -13,6 +13,12 @@ RESOURCES = ('device_templates', 'devices', 'service_instances',
              'operations')
 
 
+def _only_get():
+    """Version documents are read-only: other methods get 405."""
+    if pecan.request.method not in ('GET', 'HEAD'):
+        pecan.abort(405, headers={'Allow': 'GET, HEAD'})
+
+
 def _version():
     return {
         'id': 'v1',
@@ -34,6 +40,7 @@ class V1Controller:
 
     @pecan.expose('json')
     def index(self):
+        _only_get()
         version = _version()
         version['resources'] = [
             {'name': name, 'links': [{'rel': 'self',
@@ -47,6 +54,7 @@ class RootController:
 
     @pecan.expose('json')
     def index(self):
+        _only_get()
         return {'name': 'servicevm',
                 'description': 'Life-cycle manager of service VMs.',
                 'default_version': _version(),

@@ -33,6 +33,10 @@ def _scope(query, model, context, listing):
 def _paginate(query, model, limit, marker, sort_key, sort_dir,
               not_found_marker):
     key_col = getattr(model, sort_key)
+    if sort_key == 'updated_at':
+        # A row never updated has no updated_at: it was last updated when
+        # it was created (NULL would break the order and the marker).
+        key_col = sa.func.coalesce(model.updated_at, model.created_at)
     ascending = sort_dir == 'asc'
     if marker is not None:
         row = query.filter(model.id == marker).first()
@@ -42,6 +46,8 @@ def _paginate(query, model, limit, marker, sort_key, sort_dir,
                        'use the id of the last item of the previous page.'
                        % (marker, not_found_marker), field='marker')
         value = getattr(row, sort_key)
+        if sort_key == 'updated_at' and value is None:
+            value = row.created_at
         if sort_key == 'id':
             query = query.filter(
                 model.id > marker if ascending else model.id < marker)
@@ -192,14 +198,19 @@ class Connection:
         project_id = values['project_id']
         device_id = values.pop('id', None) or uuidutils.generate_uuid()
         with ef.writer.using(context) as session:
+            # The template must be the device's project's (not just one
+            # an admin can see).
             template = _scope(
                 session.query(models.DeviceTemplate.project_id),
                 models.DeviceTemplate, context, listing=False).filter(
-                models.DeviceTemplate.id == values['template_id']).first()
+                models.DeviceTemplate.id == values['template_id'],
+                models.DeviceTemplate.project_id == project_id).first()
             if template is None:
                 raise exceptions.InvalidParameter(
-                    reason='Device template %s could not be found.'
-                           % values['template_id'], field='template_id')
+                    reason='Device template %s could not be found in '
+                           'project %s.' % (values['template_id'],
+                                            project_id),
+                    field='device.template_id')
             device = models.Device(id=device_id,
                                    status=states.PENDING_CREATE, **values)
             device.kwargs = _kv_rows(models.DeviceArg, project_id, kwargs)
@@ -298,16 +309,30 @@ class Connection:
                 values, synchronize_session=False)
         return bool(changed)
 
-    def device_destroy(self, context, device_id, expected):
-        """Remove a device row whose status is still ``expected``."""
+    def operation_finish(self, context, operation_id, device_id, expected,
+                         device_values, operation_values, event):
+        """End an operation in one transaction: the device leaves its
+        pending state ``expected`` (``device_values`` None removes it),
+        the operation takes ``operation_values``, and ``event`` (keyword
+        arguments of an event) is recorded. A client that sees the
+        device's new status therefore also sees the operation ended."""
+        now = timeutils.utcnow()
         with ef.writer.using(context) as session:
-            device = session.query(models.Device).filter(
+            query = session.query(models.Device).filter(
                 models.Device.id == device_id,
-                models.Device.status == expected).first()
-            if device is None:
-                return False
-            session.delete(device)
-        return True
+                models.Device.status == expected)
+            if device_values is None:
+                device = query.first()
+                if device is not None:
+                    session.delete(device)
+            else:
+                query.update(dict(device_values, updated_at=now),
+                             synchronize_session=False)
+            session.query(models.Operation).filter(
+                models.Operation.id == operation_id).update(
+                dict(operation_values, updated_at=now),
+                synchronize_session=False)
+            session.add(_event(context, **event))
 
     # ---- service instances ----------------------------------------------
 
@@ -328,12 +353,14 @@ class Connection:
             if device is None:
                 raise exceptions.InvalidParameter(
                     reason='Device %s could not be found in project %s.'
-                           % (device_id, project_id), field='devices')
+                           % (device_id, project_id),
+                    field='service_instance.devices')
             if device.status in (states.PENDING_DELETE, states.ERROR,
                                  states.DEAD):
                 raise exceptions.Conflict(
                     reason='device %s is %s and cannot host a service.'
-                           % (device_id, device.status), field='devices')
+                           % (device_id, device.status),
+                    field='service_instance.devices')
             offered = session.query(models.ServiceType.service_type).filter(
                 models.ServiceType.template_id == device.template_id).all()
             offered = sorted(r[0] for r in offered)
@@ -341,7 +368,7 @@ class Connection:
                 raise exceptions.Conflict(
                     reason='device %s offers service types %s, not %r.'
                            % (device_id, offered or 'none', service_type),
-                    field='service_type')
+                    field='service_instance.service_type')
 
     def service_instance_create(self, context, values):
         values = dict(values)

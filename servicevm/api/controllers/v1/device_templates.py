@@ -2,7 +2,6 @@
 
 from oslo_config import cfg
 import pecan
-from pecan import rest
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
@@ -15,7 +14,7 @@ CONF = cfg.CONF
 RULE = 'servicevm:device_template'
 
 
-class DeviceTemplatesController(rest.RestController):
+class DeviceTemplatesController(utils.RestController):
 
     def __init__(self):
         self.dbapi = db_api.get_instance()
@@ -49,7 +48,7 @@ class DeviceTemplatesController(rest.RestController):
     def post(self):
         ctx = utils.context()
         values = utils.body(schemas.template_create)['device_template']
-        values['project_id'] = utils.owner(ctx, values)
+        values['project_id'] = utils.owner(ctx, values, 'device_template')
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
         values.setdefault('mgmt_driver', 'noop')
@@ -89,7 +88,7 @@ class DeviceTemplatesController(rest.RestController):
     def put(self, template_id):
         return self._update(template_id)
 
-    @pecan.expose('json')
+    @pecan.expose()  # 204: no body (the json renderer would say null)
     def delete(self, template_id):
         ctx = utils.context()
         template = self.dbapi.template_get(ctx, template_id)

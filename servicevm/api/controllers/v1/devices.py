@@ -3,7 +3,6 @@ events."""
 
 from oslo_config import cfg
 import pecan
-from pecan import rest
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
@@ -16,7 +15,7 @@ CONF = cfg.CONF
 RULE = 'servicevm:device'
 
 
-class DeviceEventsController(rest.RestController):
+class DeviceEventsController(utils.RestController):
     """/v1/devices/{device_id}/events: the device's history, oldest first;
     still readable after the device is deleted."""
 
@@ -45,7 +44,7 @@ class DeviceEventsController(rest.RestController):
                                 limit)
 
 
-class DevicesController(rest.RestController):
+class DevicesController(utils.RestController):
 
     events = DeviceEventsController()
 
@@ -88,7 +87,7 @@ class DevicesController(rest.RestController):
     def post(self):
         ctx = utils.context()
         values = utils.body(schemas.device_create)['device']
-        values['project_id'] = utils.owner(ctx, values)
+        values['project_id'] = utils.owner(ctx, values, 'device')
         values['user_id'] = ctx.user_id
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
@@ -105,12 +104,15 @@ class DevicesController(rest.RestController):
         policy.authorize(RULE + ':update', ctx,
                          {'project_id': device.project_id})
         kwargs = values.pop('kwargs', None)
+        operation = None
+        if kwargs is not None:
+            # First, so that a busy device (409) is left unchanged.
+            device, operation = self.dbapi.device_start_operation(
+                ctx, device_id, 'update', params={'kwargs': kwargs})
         if values:
             device = self.dbapi.device_update(ctx, device_id, values)
-        if kwargs is None:
+        if operation is None:
             return {'device': device.as_dict()}
-        device, operation = self.dbapi.device_start_operation(
-            ctx, device_id, 'update', params={'kwargs': kwargs})
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)
         return {'device': device.as_dict(), 'operation_id': operation.id}

@@ -1,7 +1,6 @@
 """/v1/operations: lifecycle requests and their steps (read-only here)."""
 
 import pecan
-from pecan import rest
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
@@ -11,7 +10,7 @@ from servicevm.db import api as db_api
 RULE = 'servicevm:operation'
 
 
-class OperationsController(rest.RestController):
+class OperationsController(utils.RestController):
 
     def __init__(self):
         self.dbapi = db_api.get_instance()

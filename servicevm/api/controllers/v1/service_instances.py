@@ -2,7 +2,6 @@
 
 from oslo_config import cfg
 import pecan
-from pecan import rest
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
@@ -14,7 +13,7 @@ CONF = cfg.CONF
 RULE = 'servicevm:service_instance'
 
 
-class ServiceInstancesController(rest.RestController):
+class ServiceInstancesController(utils.RestController):
 
     def __init__(self):
         self.dbapi = db_api.get_instance()
@@ -51,7 +50,7 @@ class ServiceInstancesController(rest.RestController):
         ctx = utils.context()
         values = utils.body(
             schemas.service_instance_create)['service_instance']
-        values['project_id'] = utils.owner(ctx, values)
+        values['project_id'] = utils.owner(ctx, values, 'service_instance')
         values['user_id'] = ctx.user_id
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
@@ -83,7 +82,7 @@ class ServiceInstancesController(rest.RestController):
     def put(self, service_id):
         return self._update(service_id)
 
-    @pecan.expose('json')
+    @pecan.expose()  # 204: no body (the json renderer would say null)
     def delete(self, service_id):
         ctx = utils.context()
         service = self.dbapi.service_instance_get(ctx, service_id)

@@ -7,6 +7,8 @@ from urllib import parse
 from oslo_config import cfg
 import pecan
 from oslo_utils import strutils
+from pecan import rest
+import webob.exc
 
 from servicevm.api import validation
 from servicevm.common import exceptions
@@ -17,6 +19,25 @@ CONF = cfg.CONF
 
 def context():
     return pecan.request.context
+
+
+class RestController(rest.RestController):
+    """pecan's RestController, answering 405 (not a TypeError) to PUT,
+    PATCH and DELETE on a collection, and refusing pecan's ``_method``
+    override (a POST must not become a DELETE)."""
+
+    @pecan.expose()
+    def _route(self, args, request=None):
+        request = request or pecan.request
+        if '_method' in request.params:
+            raise exceptions.InvalidParameter(
+                reason='Query parameter _method is not supported; use the '
+                       'HTTP method itself.', field='_method')
+        if (request.method in ('PUT', 'PATCH', 'DELETE')
+                and not [a for a in args if a]):
+            raise webob.exc.HTTPMethodNotAllowed(headers={
+                'Allow': 'GET, POST' if hasattr(self, 'post') else 'GET'})
+        return super()._route(args, request)
 
 
 def body(schema):
@@ -34,6 +55,8 @@ def body(schema):
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise exceptions.InvalidJSON(reason=str(e)[:200])
+    except RecursionError:
+        raise exceptions.InvalidJSON(reason='it is nested too deeply.')
     validation.validate(schema, data)
     return data
 
@@ -49,7 +72,7 @@ def query(schema):
                 field=key)
         params[key] = value
     try:
-        validation.validate(schema, params)
+        validation.validate(schema, params, what='the query string')
     except exceptions.ValidationError as e:
         raise exceptions.InvalidParameter(
             reason='Query parameter ' + e.message[0].lower() + e.message[1:]
@@ -100,7 +123,7 @@ def scope_listing(ctx, params, rule_prefix):
     return None
 
 
-def owner(ctx, values):
+def owner(ctx, values, resource=None):
     """The project a new resource belongs to: the caller's, or the
     project_id (alias tenant_id) of the body, which policy then checks."""
     project_id = values.pop('project_id', None)
@@ -108,7 +131,7 @@ def owner(ctx, values):
     if project_id and tenant_id and project_id != tenant_id:
         raise exceptions.ValidationError(
             reason='project_id and tenant_id differ; give one of them.',
-            field='tenant_id')
+            field='%s.tenant_id' % resource if resource else 'tenant_id')
     return project_id or tenant_id or ctx.project_id
 
 
