@@ -98,6 +98,11 @@ class APITestCase(DBTestCase):
     start_conductor = True
 
     def setUp(self):
+        # An idle worker of the conductor's thread pool looks for work
+        # every second, and stopping the conductor waits for it: poll
+        # faster so that a test's cleanup takes milliseconds, not a second.
+        self.useFixture(fixtures.MonkeyPatch(
+            'futurist._thread.ThreadWorker.MAX_IDLE_FOR', 0.01))
         super().setUp()
         from servicevm.api import app
         from servicevm.cmd import conductor as conductor_cmd
@@ -195,14 +200,6 @@ FINAL_OPERATION_STATES = ('COMPLETED', 'FAILED', 'CANCELLED', 'ROLLED_BACK')
 class APIBehaviourTestCase(APITestCase):
     """APITestCase with raw requests, row counts and waits for the
     conductor to finish its work."""
-
-    def setUp(self):
-        # An idle worker of the conductor's thread pool looks for work
-        # every second, and stopping the conductor waits for it: poll
-        # faster so that a test's cleanup takes milliseconds, not a second.
-        self.useFixture(fixtures.MonkeyPatch(
-            'futurist._thread.ThreadWorker.MAX_IDLE_FOR', 0.01))
-        super().setUp()
 
     def request(self, method, url, body=None, persona=MEMBER,
                 content_type='application/json', extra_headers=None,
