@@ -243,6 +243,10 @@ run_suite() {
     local listing rc=0 counts
     local p=0 f=0 s=0 note=""
     local t0=${SECONDS}
+    # A functional test class starts its own servers: keep its tests on
+    # one worker.
+    local -a GROUPING=()
+    [[ "${suite}" != functional ]] || GROUPING=(--parallel-class)
 
     if ! has_test_files "${path}"; then
         note="no tests yet (${path})"
@@ -265,7 +269,8 @@ run_suite() {
             note="no tests matched"
         else
             timeout --kill-after=30 "${SUITE_TIMEOUT}" \
-                "${VENV}/bin/stestr" --test-path "${path}" -u "${repo}" run "${FILTERS[@]}" || rc=$?
+                "${VENV}/bin/stestr" --test-path "${path}" -u "${repo}" \
+                "${GROUPING[@]}" run "${FILTERS[@]}" || rc=$?
             if [[ "${rc}" == 124 || "${rc}" == 137 ]]; then
                 echo "run-tests.sh: ${suite} suite killed after ${SUITE_TIMEOUT}s" >&2
                 note="timed out after ${SUITE_TIMEOUT}s"
