@@ -30,6 +30,10 @@ FILTERS=("$@")
 SUITE_TIMEOUT="${SERVICEVM_SUITE_TIMEOUT:-2400}"
 # Per-test timeout honoured by oslotest.base.BaseTestCase.
 export OS_TEST_TIMEOUT="${OS_TEST_TIMEOUT:-300}"
+# Keep what tests print and log with the test: shown only when it fails.
+export OS_STDOUT_CAPTURE="${OS_STDOUT_CAPTURE:-1}"
+export OS_STDERR_CAPTURE="${OS_STDERR_CAPTURE:-1}"
+export OS_LOG_CAPTURE="${OS_LOG_CAPTURE:-1}"
 
 T_START=${SECONDS}
 PHASE_NAME=""

@@ -94,8 +94,12 @@ template_update = {
 
 DEVICE_FIELDS = ('id', 'project_id', 'user_id', 'name', 'description',
                  'template_id', 'instance_id', 'mgmt_address', 'status',
-                 'status_reason', 'power_state', 'ready', 'kwargs',
-                 'service_contexts', 'services', 'created_at', 'updated_at')
+                 'status_reason', 'power_state', 'ready', 'operation_id',
+                 'kwargs', 'service_contexts', 'services', 'created_at',
+                 'updated_at')
+
+# What to do when a step fails: stop in FAILED_TEMP, or roll back.
+on_failure = {'type': 'string', 'enum': ['fail_temp', 'rollback']}
 
 device_create = {
     'type': 'object',
@@ -110,6 +114,7 @@ device_create = {
                 'template_id': uuid,
                 'kwargs': kv_mapping,
                 'service_contexts': service_contexts,
+                'on_failure': on_failure,
             },
             'required': ['template_id'],
             'additionalProperties': False,
@@ -125,7 +130,7 @@ device_update = {
         'device': {
             'type': 'object',
             'properties': {'name': name, 'description': description,
-                           'kwargs': kv_mapping},
+                           'kwargs': kv_mapping, 'on_failure': on_failure},
             'additionalProperties': False,
             'minProperties': 1,
         },
@@ -191,8 +196,20 @@ service_instance_update = {
 
 OPERATION_FIELDS = ('id', 'project_id', 'user_id', 'request_id',
                     'resource_type', 'resource_id', 'kind', 'state',
-                    'on_failure', 'error', 'started_at', 'finished_at',
-                    'created_at', 'updated_at', 'steps')
+                    'on_failure', 'cancelled', 'error', 'lease_owner',
+                    'started_at', 'finished_at', 'created_at', 'updated_at',
+                    'steps')
+
+operation_action = {
+    'type': 'object',
+    'properties': {
+        'action': {'type': 'string',
+                   'enum': ['pause', 'resume', 'cancel', 'retry',
+                            'rollback', 'fail']},
+    },
+    'required': ['action'],
+    'additionalProperties': False,
+}
 
 EVENT_FIELDS = ('id', 'project_id', 'resource_type', 'resource_id',
                 'operation_id', 'event_type', 'result', 'message',
@@ -250,6 +267,12 @@ operation_list_query = collection_query(
     OPERATION_FIELDS, ('created_at', 'updated_at', 'id', 'state', 'kind'),
     {'resource_id': uuid, 'state': _status,
      'kind': {'type': 'string', 'maxLength': 64}})
+device_delete_query = {
+    'type': 'object',
+    'properties': {'force': _flag, 'on_failure': on_failure},
+    'additionalProperties': False,
+}
+
 event_list_query = {
     'type': 'object',
     'properties': {

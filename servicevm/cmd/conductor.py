@@ -16,21 +16,37 @@ CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 
+class Conductor:
+    """A conductor's RPC server and its manager's background duties."""
+
+    def __init__(self, conf):
+        self.manager = manager.ConductorManager(conf, conf.host)
+        target = messaging.Target(topic=conf.conductor.topic,
+                                  server=conf.host)
+        self.server = rpc.get_server(conf, target, [self.manager])
+        self.conf = conf
+
+    def start(self):
+        self.server.start()
+        self.manager.start()
+        LOG.info('servicevm conductor %s listening on topic %s',
+                 self.conf.host, self.conf.conductor.topic)
+
+    def stop(self):
+        self.server.stop()
+        self.manager.stop()
+        self.server.wait()
+
+
 def start_conductor(conf):
-    """Start the conductor's RPC server (threading executor) and return
-    it."""
-    endpoint = manager.ConductorManager(conf, conf.host)
-    target = messaging.Target(topic=conf.conductor.topic, server=conf.host)
-    server = rpc.get_server(conf, target, [endpoint])
-    server.start()
-    LOG.info('servicevm conductor %s listening on topic %s', conf.host,
-             conf.conductor.topic)
-    return server
+    """Start a conductor (RPC server, threading executor) and return it."""
+    conductor = Conductor(conf)
+    conductor.start()
+    return conductor
 
 
-def stop_conductor(server):
-    server.stop()
-    server.wait()
+def stop_conductor(conductor):
+    conductor.stop()
 
 
 def main():

@@ -146,3 +146,18 @@ class UnsupportedMediaType(ServiceVMException):
 class DriverError(ServiceVMException):
     error_code = 'servicevm.driver_error'
     msg_fmt = 'Driver %(driver)s failed to %(action)s: %(reason)s'
+    #: Whether trying the same call again may succeed.
+    retryable = False
+
+
+class DriverTransientError(DriverError):
+    """A driver call failed for a reason that may pass (the VIM is
+    unreachable or busy): the conductor retries it."""
+    retryable = True
+
+
+class Interrupted(ServiceVMException):
+    """A step was interrupted (its operation was cancelled, paused for
+    rollback, or its conductor lost the operation's lease)."""
+    error_code = 'servicevm.interrupted'
+    msg_fmt = 'Interrupted: %(reason)s'

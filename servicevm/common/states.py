@@ -64,8 +64,32 @@ STEP_PENDING = 'PENDING'
 STEP_RUNNING = 'RUNNING'
 STEP_COMPLETED = 'COMPLETED'
 STEP_FAILED = 'FAILED'
+STEP_ROLLING_BACK = 'ROLLING_BACK'
 STEP_ROLLED_BACK = 'ROLLED_BACK'
 STEP_STATES = (STEP_PENDING, STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
-               STEP_ROLLED_BACK)
+               STEP_ROLLING_BACK, STEP_ROLLED_BACK)
+# Steps that may have changed something, and so are undone by a rollback.
+STEP_UNDO_STATES = (STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
+                    STEP_ROLLING_BACK)
 
 OPERATION_KINDS = ('create', 'update', 'delete')
+
+# The device status while an operation of each kind works on it.
+KIND_PENDING = {'create': PENDING_CREATE, 'update': PENDING_UPDATE,
+                'delete': PENDING_DELETE, 'heal': PENDING_HEAL}
+
+# What a user may do to an operation: action -> (states it may be
+# applied in, state it moves to).
+OPERATION_ACTIONS = {
+    'pause': ((OP_PROCESSING,), OP_PAUSED),
+    'resume': ((OP_PAUSED,), OP_PROCESSING),
+    'retry': ((OP_FAILED_TEMP,), OP_PROCESSING),
+    'rollback': ((OP_PROCESSING, OP_PAUSED, OP_FAILED_TEMP),
+                 OP_ROLLING_BACK),
+    'cancel': ((OP_PROCESSING, OP_PAUSED, OP_FAILED_TEMP), OP_ROLLING_BACK),
+    'fail': ((OP_PAUSED, OP_FAILED_TEMP), OP_FAILED),
+}
+# States in which a conductor works on an operation.
+OPERATION_RUNNING_STATES = (OP_PROCESSING, OP_ROLLING_BACK)
+
+ON_FAILURE_POLICIES = ('fail_temp', 'rollback')

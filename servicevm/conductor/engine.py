@@ -1,11 +1,22 @@
-"""Runs operations: the plan of unit steps of each lifecycle request.
+"""Runs operations: the plans of unit steps of lifecycle requests.
 
-Each step's start and end is committed (with an event of the resource)
+A conductor runs an operation only while it holds the operation's lease.
+Every step's start and end is committed, with an event of the resource,
 before the next step begins, so the record always says how far an
-operation got. A failed step fails the operation and leaves the device in
-ERROR with the reason, from where it can be deleted.
+operation got, and a conductor that takes over an operation whose holder
+died resumes it at its unfinished step, checking first whether that step
+had in fact finished.
+
+Forward (PROCESSING): run the steps whose dependencies are complete. A
+failed step stops the operation in FAILED_TEMP (the device in ERROR, still
+held by the operation) or, with ``on_failure: rollback``, rolls it back.
+Backward (ROLLING_BACK): undo, in reverse order, every step that may have
+changed something; the operation ends ROLLED_BACK, or CANCELLED after a
+cancel.
 """
 
+import concurrent.futures
+import threading
 import time
 
 from oslo_log import log as logging
@@ -14,12 +25,79 @@ from oslo_utils import timeutils
 from servicevm.common import context as svm_context
 from servicevm.common import exceptions
 from servicevm.common import states
+from servicevm.conductor import steps as plan_steps
 from servicevm.db import api as db_api
 from servicevm.drivers import loader
 
 LOG = logging.getLogger(__name__)
 
 MAX_OUTPUT = 4096
+
+OK, FAILED, STOPPED = 'ok', 'failed', 'stopped'
+
+
+class Handle:
+    """One operation this conductor is running."""
+
+    def __init__(self, operation_id):
+        self.operation_id = operation_id
+        self.mode = None
+        self.interrupt = threading.Event()
+        self.reason = None
+
+    def stop(self, reason):
+        self.reason = reason
+        self.interrupt.set()
+
+
+class Work:
+    """What the steps of one run of an operation share."""
+
+    def __init__(self, runner, ctx, operation, device, template, driver):
+        self.runner = runner
+        self.conf = runner.conf
+        self.ctx = ctx
+        self.operation = operation
+        self.device = device
+        self.template = template
+        self.driver = driver
+        self.final_values = None
+
+    def call(self, method, ctx, *args):
+        """A driver call, retried with backoff on transient errors, within
+        the driver's limit of parallel calls."""
+        conf = self.conf.conductor
+        delay = conf.driver_retry_backoff
+        slots = self.runner.driver_slots(self.template['device_driver'])
+        for attempt in range(conf.driver_call_retries + 1):
+            try:
+                with slots:
+                    return getattr(self.driver, method)(ctx, *args)
+            except exceptions.Interrupted:
+                raise
+            except Exception as e:
+                retryable = getattr(e, 'retryable',
+                                    not isinstance(
+                                        e, exceptions.ServiceVMException))
+                if not retryable or attempt >= conf.driver_call_retries:
+                    raise
+                LOG.warning('%s of device %s failed (%s); retrying in %.1fs',
+                            method, self.device['id'], e, delay)
+                self.driver.sleep(ctx, delay)
+                delay *= 2
+
+    def poll(self, ctx):
+        return self.call('poll', ctx, [self.device])[self.device['id']]
+
+    def record(self, **values):
+        """Record on the device what a step did."""
+        self.device.update(values)
+        self.runner.dbapi.device_update_held(
+            self.ctx, self.device['id'], self.operation.id, values)
+
+    def restore_kwargs(self, kwargs):
+        self.runner.dbapi.device_set_kwargs(self.ctx, self.device['id'],
+                                            kwargs)
 
 
 class OperationRunner:
@@ -28,110 +106,140 @@ class OperationRunner:
         self.conf = conf
         self.host = host
         self.dbapi = db_api.get_instance()
+        self.active = {}
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(conf.conductor.workers)
+        self._driver_slots = {}
 
-    # ---- plans -------------------------------------------------------
+    @property
+    def lease_seconds(self):
+        return self.conf.conductor.takeover_time * 5 / 6
 
-    def _plan(self, kind):
-        return {
-            'create': [('create_vm', self._create_vm),
-                       ('wait_active', self._wait_active)],
-            'update': [('update_vm', self._update_vm)],
-            'delete': [('delete_vm', self._delete_vm),
-                       ('wait_gone', self._wait_gone)],
-        }[kind]
+    def driver_slots(self, name):
+        with self._lock:
+            if name not in self._driver_slots:
+                self._driver_slots[name] = threading.BoundedSemaphore(
+                    self.conf.conductor.max_parallel_driver_calls)
+            return self._driver_slots[name]
 
-    def _create_vm(self, ctx, work):
-        instance_id = work.driver.create(ctx, work.device)
-        work.device['instance_id'] = instance_id
-        self.dbapi.device_set_status(
-            ctx, work.device['id'], work.pending,
-            {'instance_id': instance_id})
-        return 'instance %s' % instance_id
+    # ---- entry -------------------------------------------------------
 
-    def _poll_until(self, ctx, work, done):
-        deadline = time.monotonic() + self.conf.conductor.device_timeout
-        while True:
-            result = work.driver.poll(ctx, [work.device])[work.device['id']]
-            if done(result):
-                return result
-            if result.state == 'error':
-                raise exceptions.DriverError(
-                    driver=work.template['device_driver'], action='build',
-                    reason=result.error or 'the VIM reports an error')
-            if time.monotonic() > deadline:
-                raise exceptions.DriverError(
-                    driver=work.template['device_driver'], action='wait',
-                    reason='no result after %d s (state %s)'
-                           % (self.conf.conductor.device_timeout,
-                              result.state))
-            time.sleep(self.conf.conductor.poll_interval)
-
-    def _wait_active(self, ctx, work):
-        result = self._poll_until(ctx, work, lambda r: r.state == 'active')
-        work.final_values = {'mgmt_address': result.mgmt_address,
-                             'power_state': result.power_state,
-                             'ready': True}
-        return 'active at %s' % result.mgmt_address
-
-    def _update_vm(self, ctx, work):
-        work.driver.update(ctx, work.device)
-        work.final_values = {}
-        return 'updated'
-
-    def _delete_vm(self, ctx, work):
-        work.driver.delete(ctx, work.device)
-        return 'delete requested'
-
-    def _wait_gone(self, ctx, work):
-        self._poll_until(ctx, work, lambda r: r.state == 'gone')
-        return 'gone'
-
-    # ---- running -----------------------------------------------------
-
-    def run(self, context, operation_id):
-        ctx = svm_context.get_admin_context()
-        ctx.request_id = getattr(context, 'request_id', None)
-        ctx.user_id = getattr(context, 'user_id', None)
-        operation = self.dbapi.operation_get(ctx, operation_id)
-        if operation.state != states.OP_PROCESSING or operation.lease_owner:
-            LOG.info('Operation %s is %s (owner %s); not running it.',
-                     operation_id, operation.state, operation.lease_owner)
-            return
-        claimed = self.dbapi.operation_update(
-            ctx, operation_id,
-            {'lease_owner': self.host, 'started_at': timeutils.utcnow()},
-            expected_state=states.OP_PROCESSING)
-        if not claimed:
-            return
-        work = _Work()
-        try:
-            device = self.dbapi.device_get(ctx, operation.resource_id)
-            work.device = device.as_dict()
-            work.pending = device.status
-            work.template = self.dbapi.template_get(
-                ctx, device.template_id).as_dict()
-            work.device['template'] = work.template
-            work.driver = loader.get_device_driver(
-                self.conf, work.template['device_driver'])
-        except Exception as e:
-            LOG.exception('Operation %s cannot start', operation_id)
-            self._finish(ctx, operation, work, error=e)
-            return
-        plan = self._plan(operation.kind)
-        steps = list(operation.steps)
-        for seq, (name, _func) in enumerate(plan):
-            if seq >= len(steps):
-                steps.append(self.dbapi.step_create(
-                    ctx, operation, seq, name,
-                    depends_on=[plan[seq - 1][0]] if seq else []))
-        for step, (name, func) in zip(steps, plan):
-            if step.state == states.STEP_COMPLETED:
-                continue
-            error = self._run_step(ctx, operation, step, func, work)
-            if error is not None:
-                self._finish(ctx, operation, work, error=error)
+    def run(self, context, operation_id, reclaim_own=False):
+        """Run an operation if its lease can be had; returns when it
+        rests (completed, failed, paused...) or this conductor lost it."""
+        handle = Handle(operation_id)
+        with self._lock:
+            if operation_id in self.active:
                 return
-        self._finish(ctx, operation, work)
+            self.active[operation_id] = handle
+        try:
+            with self._slots:
+                ctx = svm_context.get_admin_context()
+                ctx.request_id = getattr(context, 'request_id', None)
+                if not self.dbapi.operation_claim(
+                        ctx, operation_id, self.host, self.lease_seconds,
+                        reclaim_own=reclaim_own):
+                    return
+                LOG.debug('Conductor %s runs operation %s', self.host,
+                          operation_id)
+                self._drive(ctx, handle)
+        except Exception:
+            # The lease runs out and another run takes the operation up.
+            LOG.exception('Operation %s stopped unexpectedly', operation_id)
+        finally:
+            with self._lock:
+                self.active.pop(operation_id, None)
+
+    def _drive(self, ctx, handle):
+        while True:
+            operation = self.dbapi.operation_get(ctx, handle.operation_id)
+            if operation.lease_owner != self.host:
+                return
+            handle.mode = operation.state
+            handle.interrupt.clear()
+            ctx.interrupt = handle.interrupt
+            ctx.interrupt_reason = 'the operation was stopped'
+            ctx.operation_id = operation.id
+            if operation.state == states.OP_PROCESSING:
+                self._forward(ctx, handle, operation)
+            elif operation.state == states.OP_ROLLING_BACK:
+                self._backward(ctx, handle, operation)
+            else:
+                self.dbapi.operation_release(ctx, operation.id, self.host)
+                LOG.info('Operation %s is %s; conductor %s leaves it',
+                         operation.id, operation.state, self.host)
+                return
+
+    # ---- loading -----------------------------------------------------
+
+    def _load(self, ctx, operation):
+        device = self.dbapi.device_get(ctx, operation.resource_id)
+        template = self.dbapi.template_get(ctx, device.template_id)
+        device = device.as_dict()
+        device['template'] = template = template.as_dict()
+        driver = loader.get_device_driver(self.conf,
+                                          template['device_driver'])
+        return Work(self, ctx, operation, device, template, driver)
+
+    def _acquire(self, ctx, handle, work):
+        """A forced delete waits for the operation it cancelled to let go
+        of the device."""
+        operation = work.operation
+        deadline = time.monotonic() + self.conf.conductor.device_timeout
+        while not self.dbapi.device_acquire(ctx, work.device['id'],
+                                            operation):
+            if time.monotonic() > deadline:
+                raise plan_steps.StepError(
+                    reason='device %s is still held by operation %s'
+                           % (work.device['id'], work.device['operation_id']))
+            work.driver.sleep(ctx, self.conf.conductor.poll_interval)
+        work.device.update(self.dbapi.device_get(
+            ctx, work.device['id']).as_dict())
+
+    # ---- forward -----------------------------------------------------
+
+    def _forward(self, ctx, handle, operation):
+        try:
+            work = self._load(ctx, operation)
+            if work.device['operation_id'] != operation.id:
+                self._acquire(ctx, handle, work)
+        except exceptions.Interrupted:
+            return
+        except Exception as e:
+            LOG.warning('Operation %s cannot start: %s', operation.id, e)
+            self._suspend(ctx, operation, None, e)
+            return
+        plan = plan_steps.plan_for(operation)
+        rows = list(operation.steps) or self.dbapi.steps_create(
+            ctx, operation,
+            [(s.name, s.depends_on, s.reversible) for s in plan])
+        pairs = list(zip(rows, plan))
+        while True:
+            done = {r.name for r, _ in pairs
+                    if r.state == states.STEP_COMPLETED}
+            todo = [(r, s) for r, s in pairs
+                    if r.state != states.STEP_COMPLETED]
+            if not todo:
+                self._complete(ctx, operation, work)
+                return
+            ready = [(r, s) for r, s in todo
+                     if set(s.depends_on) <= done]
+            results = self._run_ready(ctx, handle, operation, work, ready)
+            if any(r[0] == STOPPED for r in results):
+                return
+            failed = [r for r in results if r[0] == FAILED]
+            if failed:
+                _, row, error = failed[0]
+                self._on_failure(ctx, operation, row, error)
+                return
+
+    def _run_ready(self, ctx, handle, operation, work, ready):
+        if len(ready) == 1:
+            return [self._run_step(ctx, handle, operation, work, *ready[0])]
+        with concurrent.futures.ThreadPoolExecutor(len(ready)) as pool:
+            futures = [pool.submit(self._run_step, ctx, handle, operation,
+                                   work, row, step) for row, step in ready]
+            return [f.result() for f in futures]
 
     def _event(self, operation, event_type, result='ok', message=None):
         return {'resource_type': operation.resource_type,
@@ -141,63 +249,160 @@ class OperationRunner:
                 'result': result, 'message': message,
                 'details': {'conductor': self.host}}
 
-    def _run_step(self, ctx, operation, step, func, work):
-        prefix = 'device.%s.%s' % (operation.kind, step.name)
-        self.dbapi.step_update(
-            ctx, step.id,
-            {'state': states.STEP_RUNNING, 'attempts': step.attempts + 1,
-             'started_at': timeutils.utcnow(), 'error': None},
-            event=self._event(operation, prefix + '.start'))
+    def _run_step(self, ctx, handle, operation, work, row, step):
+        if handle.interrupt.is_set():
+            return STOPPED, row, None
+        prefix = '%s.%s.%s' % (operation.resource_type, operation.kind,
+                               row.name)
+        resumed = row.state == states.STEP_RUNNING
+        if not self.dbapi.step_start(
+                ctx, operation.id, self.host, states.OP_PROCESSING, row.id,
+                {'state': states.STEP_RUNNING, 'attempts': row.attempts + 1,
+                 'started_at': timeutils.utcnow(), 'error': None},
+                self._event(operation, prefix + '.start')):
+            return STOPPED, row, None
+        row.attempts += 1
+        row.state = states.STEP_RUNNING
         try:
-            output = func(ctx, work)
+            if resumed and step.check(ctx, work):
+                output = 'already done (found on resuming)'
+            else:
+                step.precondition(ctx, work)
+                output = step.run(ctx, work)
+                if not step.check(ctx, work):
+                    raise plan_steps.StepError(
+                        reason='the step ran but its success check fails')
+        except exceptions.Interrupted as e:
+            LOG.info('Step %s of operation %s interrupted: %s', row.name,
+                     operation.id, e)
+            return STOPPED, row, None
         except Exception as e:
-            LOG.warning('Step %s of operation %s failed: %s', step.name,
+            LOG.warning('Step %s of operation %s failed: %s', row.name,
                         operation.id, e)
             message = str(e)[:MAX_OUTPUT]
             self.dbapi.step_update(
-                ctx, step.id,
-                {'state': states.STEP_FAILED, 'error': message,
-                 'finished_at': timeutils.utcnow()},
-                event=self._event(operation, prefix + '.error', 'error',
-                                  message))
-            return e
+                ctx, row.id, {'state': states.STEP_FAILED, 'error': message,
+                              'finished_at': timeutils.utcnow()},
+                self._event(operation, prefix + '.error', 'error', message))
+            row.state = states.STEP_FAILED
+            return FAILED, row, e
         self.dbapi.step_update(
-            ctx, step.id,
-            {'state': states.STEP_COMPLETED,
-             'output': (output or '')[:MAX_OUTPUT],
+            ctx, row.id, {'state': states.STEP_COMPLETED,
+                          'output': (output or '')[:MAX_OUTPUT],
+                          'finished_at': timeutils.utcnow()},
+            self._event(operation, prefix + '.end', message=output))
+        row.state = states.STEP_COMPLETED
+        return OK, row, None
+
+    def _on_failure(self, ctx, operation, row, error):
+        message = 'step %s failed: %s' % (row.name, error)
+        if operation.on_failure == 'rollback':
+            if self.dbapi.operation_update(
+                    ctx, operation.id,
+                    {'state': states.OP_ROLLING_BACK,
+                     'error': message[:MAX_OUTPUT]},
+                    expected_state=states.OP_PROCESSING):
+                self.dbapi.event_create(ctx, **self._event(
+                    operation, 'operation.rollback', 'error',
+                    'rolling back: ' + message))
+            return
+        self._suspend(ctx, operation, row, error)
+
+    def _suspend(self, ctx, operation, row, error):
+        """FAILED_TEMP: the device is in ERROR and still held, waiting
+        for the user to retry, roll back or fail the operation."""
+        where = ' at step %s' % row.name if row is not None else ''
+        message = '%s failed%s: %s' % (operation.kind, where, error)
+        advice = ('; retry, roll back or fail operation %s' % operation.id)
+        self.dbapi.operation_finish(
+            ctx, operation, self.host,
+            {'status': states.ERROR,
+             'status_reason': (message + advice)[:MAX_OUTPUT]},
+            {'state': states.OP_FAILED_TEMP, 'error': message[:MAX_OUTPUT]},
+            self._event(operation, '%s.%s.error' % (
+                operation.resource_type, operation.kind), 'error', message),
+            release_device=False)
+
+    def _complete(self, ctx, operation, work):
+        success, _ = states.DEVICE_RESOLUTION[
+            states.KIND_PENDING[operation.kind]]
+        device_values = (None if success is None else
+                         dict(work.final_values or {}, status=success,
+                              status_reason=None))
+        self.dbapi.operation_finish(
+            ctx, operation, self.host, device_values,
+            {'state': states.OP_COMPLETED, 'error': None,
              'finished_at': timeutils.utcnow()},
-            event=self._event(operation, prefix + '.end', message=output))
-        return None
+            self._event(operation, '%s.%s.end' % (operation.resource_type,
+                                                  operation.kind)))
+        LOG.info('Operation %s (%s of %s %s) completed', operation.id,
+                 operation.kind, operation.resource_type,
+                 operation.resource_id)
 
-    def _finish(self, ctx, operation, work, error=None):
-        success, failure = states.DEVICE_RESOLUTION.get(
-            work.pending, (states.ACTIVE, states.ERROR))
-        kind = operation.kind
-        op_values = {'finished_at': timeutils.utcnow(), 'lease_owner': None}
-        if error is None:
-            device_values = (None if success is None else
-                             dict(work.final_values or {}, status=success))
-            op_values['state'] = states.OP_COMPLETED
-            event = self._event(operation, 'device.%s.end' % kind)
-            LOG.info('Operation %s (%s of device %s) completed',
-                     operation.id, kind, operation.resource_id)
+    # ---- backward ----------------------------------------------------
+
+    def _backward(self, ctx, handle, operation):
+        try:
+            work = self._load(ctx, operation)
+        except Exception as e:
+            self._suspend(ctx, operation, None, e)
+            return
+        plan = {s.name: s for s in plan_steps.plan_for(operation)}
+        for row in sorted(operation.steps, key=lambda r: -r.seq):
+            if row.state not in states.STEP_UNDO_STATES:
+                continue
+            step = plan[row.name]
+            if row.state == states.STEP_COMPLETED and not step.reversible:
+                self._suspend(ctx, operation, row, plan_steps.StepError(
+                    reason='it cannot be undone, so the operation cannot '
+                           'be rolled back'))
+                return
+            prefix = '%s.%s.%s.rollback' % (operation.resource_type,
+                                            operation.kind, row.name)
+            if not self.dbapi.step_start(
+                    ctx, operation.id, self.host, states.OP_ROLLING_BACK,
+                    row.id, {'state': states.STEP_ROLLING_BACK},
+                    self._event(operation, prefix + '.start')):
+                return
+            try:
+                output = step.rollback(ctx, work)
+            except exceptions.Interrupted:
+                return
+            except Exception as e:
+                LOG.warning('Rollback of step %s of operation %s failed: %s',
+                            row.name, operation.id, e)
+                message = ('rollback failed: %s' % e)[:MAX_OUTPUT]
+                self.dbapi.step_update(
+                    ctx, row.id, {'state': states.STEP_FAILED,
+                                  'error': message},
+                    self._event(operation, prefix + '.error', 'error',
+                                message))
+                self._suspend(ctx, operation, row, message)
+                return
+            self.dbapi.step_update(
+                ctx, row.id, {'state': states.STEP_ROLLED_BACK,
+                              'output': output[:MAX_OUTPUT]},
+                self._event(operation, prefix + '.end', message=output))
+        self._rolled_back(ctx, operation)
+
+    def _rolled_back(self, ctx, operation):
+        final = (states.OP_CANCELLED if operation.cancelled
+                 else states.OP_ROLLED_BACK)
+        if operation.kind == 'create':
+            device_values = {
+                'status': states.ERROR, 'instance_id': None,
+                'mgmt_address': None, 'ready': False,
+                'power_state': states.POWER_UNKNOWN,
+                'status_reason': 'create %s: nothing was left in the VIM; '
+                                 'delete the device' % final.lower()}
         else:
-            reason = '%s failed: %s' % (kind, error)
-            device_values = {'status': failure,
-                             'status_reason': reason[:MAX_OUTPUT]}
-            op_values.update(state=states.OP_FAILED,
-                             error=str(error)[:MAX_OUTPUT])
-            event = self._event(operation, 'device.%s.error' % kind,
-                                'error', reason)
-        self.dbapi.operation_finish(ctx, operation.id,
-                                    operation.resource_id, work.pending,
-                                    device_values, op_values, event)
-
-
-class _Work:
-    """What the steps of one run share."""
-    device = None
-    template = None
-    driver = None
-    pending = None
-    final_values = None
+            device_values = {'status': operation.previous_status or
+                             states.ACTIVE, 'status_reason': None}
+        self.dbapi.operation_finish(
+            ctx, operation, self.host, device_values,
+            {'state': final, 'finished_at': timeutils.utcnow()},
+            self._event(operation, '%s.%s.%s' % (
+                operation.resource_type, operation.kind, final.lower())))
+        LOG.info('Operation %s (%s of %s %s) %s', operation.id,
+                 operation.kind, operation.resource_type,
+                 operation.resource_id, final)

@@ -4,6 +4,7 @@ import oslo_messaging as messaging
 
 from servicevm.conductor import engine
 from servicevm.conductor import rpcapi
+from servicevm.conductor import supervisor
 
 
 class ConductorManager:
@@ -13,6 +14,13 @@ class ConductorManager:
         self.conf = conf
         self.host = host
         self.runner = engine.OperationRunner(conf, host)
+        self.supervisor = supervisor.Supervisor(conf, self.runner)
+
+    def start(self):
+        self.supervisor.start()
+
+    def stop(self):
+        self.supervisor.stop()
 
     def run_operation(self, context, operation_id):
         self.runner.run(context, operation_id)

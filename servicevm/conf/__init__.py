@@ -7,6 +7,7 @@ from servicevm.conf import conductor
 from servicevm.conf import database
 from servicevm.conf import default
 from servicevm.conf import drivers
+from servicevm.conf import fault
 
 CONF = cfg.CONF
 
@@ -15,3 +16,4 @@ api.register_opts(CONF)
 conductor.register_opts(CONF)
 database.register_opts(CONF)
 drivers.register_opts(CONF)
+fault.register_opts(CONF)

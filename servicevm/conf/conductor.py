@@ -14,6 +14,27 @@ opts = [
     cfg.IntOpt('device_timeout', default=1800, min=1,
                help='Seconds a device may take to become ACTIVE, or to be '
                     'gone after a delete, before its operation fails.'),
+    cfg.IntOpt('takeover_time', default=60, min=3,
+               help='Seconds within which another conductor (or this one, '
+                    'restarted) takes over the operations of a conductor '
+                    'that died. A conductor holds a lease on each '
+                    'operation it runs, of five sixths of this time, '
+                    'renews it every third of the lease, and looks for '
+                    'operations whose lease expired every sixth of it.'),
+    cfg.FloatOpt('watch_interval', default=0.5, min=0.05,
+                 help='Seconds between two checks, by a conductor, of the '
+                      'operations it runs: a cancel, rollback or lost '
+                      'lease interrupts a running step within this time.'),
+    cfg.IntOpt('driver_call_retries', default=2, min=0,
+               help='How many times a driver call failing with a '
+                    'transient error (e.g. the VIM is unreachable) is '
+                    'retried before its step fails.'),
+    cfg.FloatOpt('driver_retry_backoff', default=1.0, min=0,
+                 help='Seconds before the first retry of a driver call; '
+                      'each further retry waits twice as long.'),
+    cfg.IntOpt('max_parallel_driver_calls', default=16, min=1,
+               help='Most calls one conductor makes at once to the VIM of '
+                    'one device driver.'),
 ]
 
 

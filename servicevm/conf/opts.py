@@ -7,11 +7,12 @@ from servicevm.conf import conductor
 from servicevm.conf import database
 from servicevm.conf import default
 from servicevm.conf import drivers
+from servicevm.conf import fault
 
 
 def list_opts():
     merged = {}
-    for module in (default, drivers, api, conductor, database):
+    for module in (default, drivers, api, conductor, database, fault):
         for group, opts in module.list_opts():
             key = getattr(group, 'name', group)
             merged.setdefault(key, (group, []))[1].extend(opts)

@@ -145,6 +145,8 @@ class Device(Base):
     power_state = sa.Column(sa.String(32), nullable=False,
                             default='unknown')
     ready = sa.Column(sa.Boolean, nullable=False, default=False)
+    # The operation that holds the device (one at a time), if any.
+    operation_id = sa.Column(sa.String(36), nullable=True)
 
     kwargs = orm.relationship(
         'DeviceArg', cascade='all, delete-orphan', lazy='selectin',
@@ -162,7 +164,8 @@ class Device(Base):
             template_id=self.template_id, instance_id=self.instance_id,
             mgmt_address=self.mgmt_address, status=self.status,
             status_reason=self.status_reason, power_state=self.power_state,
-            ready=self.ready, kwargs=_kv(self.kwargs),
+            ready=self.ready, operation_id=self.operation_id,
+            kwargs=_kv(self.kwargs),
             service_contexts=[c.as_dict() for c in self.service_contexts],
             services=[b.service_instance_id for b in self.bindings],
             **_timestamps(self))
@@ -323,6 +326,11 @@ class Operation(Base):
     state = sa.Column(sa.String(32), nullable=False)
     on_failure = sa.Column(sa.String(32), nullable=False,
                            default='fail_temp')
+    # Set by cancel: the rollback that follows ends in CANCELLED.
+    cancelled = sa.Column(sa.Boolean, nullable=False, default=False,
+                          server_default=sa.false())
+    # The resource's status before the operation (rollback restores it).
+    previous_status = sa.Column(sa.String(32), nullable=True)
     params = sa.Column(JSONEncoded, nullable=True)
     error = sa.Column(sa.Text, nullable=True)
     # Which conductor runs it, and until when its claim holds.
@@ -340,7 +348,8 @@ class Operation(Base):
             id=self.id, project_id=self.project_id, user_id=self.user_id,
             request_id=self.request_id, resource_type=self.resource_type,
             resource_id=self.resource_id, kind=self.kind, state=self.state,
-            on_failure=self.on_failure, error=self.error,
+            on_failure=self.on_failure, cancelled=self.cancelled,
+            error=self.error, lease_owner=self.lease_owner,
             started_at=_iso(self.started_at),
             finished_at=_iso(self.finished_at), **_timestamps(self))
         if with_steps:
@@ -365,6 +374,9 @@ class OperationStep(Base):
     name = sa.Column(sa.String(255), nullable=False)
     state = sa.Column(sa.String(32), nullable=False)
     depends_on = sa.Column(JSONEncoded, nullable=True)
+    # False for a step whose effect cannot be undone (a deleted VM).
+    reversible = sa.Column(sa.Boolean, nullable=False, default=True,
+                           server_default=sa.true())
     attempts = sa.Column(sa.Integer, nullable=False, default=0)
     output = sa.Column(sa.Text, nullable=True)
     error = sa.Column(sa.Text, nullable=True)
@@ -373,7 +385,8 @@ class OperationStep(Base):
 
     def as_dict(self):
         return dict(seq=self.seq, name=self.name, state=self.state,
-                    depends_on=self.depends_on or [], attempts=self.attempts,
+                    depends_on=self.depends_on or [],
+                    reversible=self.reversible, attempts=self.attempts,
                     output=self.output, error=self.error,
                     started_at=_iso(self.started_at),
                     finished_at=_iso(self.finished_at))

@@ -10,7 +10,9 @@ an earlier call made instead of making it twice.
 
 import abc
 import dataclasses
+import time
 
+from servicevm.common import exceptions
 from servicevm.common import states
 
 
@@ -56,3 +58,15 @@ class DeviceDriver(metaclass=abc.ABCMeta):
 
     def update(self, context, device):
         """Apply a change of the device's kwargs; default: nothing to do."""
+
+    @staticmethod
+    def sleep(context, seconds):
+        """Wait ``seconds``, or raise Interrupted as soon as the operation
+        the call belongs to is interrupted (cancel, rollback, lost
+        lease). Drivers wait on their VIM through this."""
+        interrupt = getattr(context, 'interrupt', None)
+        if interrupt is None:
+            time.sleep(seconds)
+        elif interrupt.wait(seconds):
+            raise exceptions.Interrupted(reason=getattr(
+                context, 'interrupt_reason', 'the operation was stopped'))

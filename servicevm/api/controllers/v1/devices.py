@@ -2,6 +2,7 @@
 events."""
 
 from oslo_config import cfg
+from oslo_utils import strutils
 import pecan
 
 from servicevm.api.controllers.v1 import utils
@@ -91,7 +92,8 @@ class DevicesController(utils.RestController):
         values['user_id'] = ctx.user_id
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
-        device, operation = self.dbapi.device_create(ctx, values)
+        device, operation = self.dbapi.device_create(
+            ctx, values, on_failure=values.pop('on_failure', None))
         # Cast only once the device and its operation are committed.
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)
@@ -104,11 +106,13 @@ class DevicesController(utils.RestController):
         policy.authorize(RULE + ':update', ctx,
                          {'project_id': device.project_id})
         kwargs = values.pop('kwargs', None)
+        on_failure = values.pop('on_failure', None)
         operation = None
         if kwargs is not None:
             # First, so that a busy device (409) is left unchanged.
-            device, operation = self.dbapi.device_start_operation(
-                ctx, device_id, 'update', params={'kwargs': kwargs})
+            device, operation, _ = self.dbapi.device_start_operation(
+                ctx, device_id, 'update', params={'kwargs': kwargs},
+                on_failure=on_failure)
         if values:
             device = self.dbapi.device_update(ctx, device_id, values)
         if operation is None:
@@ -127,12 +131,19 @@ class DevicesController(utils.RestController):
 
     @pecan.expose('json')
     def delete(self, device_id):
+        """202 and a delete operation. A device busy with another
+        operation is 409, unless ``force=true``: then that operation is
+        cancelled (rolled back) and the delete follows it."""
         ctx = utils.context()
+        params = utils.query(schemas.device_delete_query)
         device = self.dbapi.device_get(ctx, device_id)
         policy.authorize(RULE + ':delete', ctx,
                          {'project_id': device.project_id})
-        device, operation = self.dbapi.device_start_operation(
-            ctx, device_id, 'delete')
+        device, operation, cancelled = self.dbapi.device_start_operation(
+            ctx, device_id, 'delete', on_failure=params.get('on_failure'),
+            force=strutils.bool_from_string(params.get('force', '0')))
+        if cancelled:
+            self.rpcapi.run_operation(ctx, cancelled)
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)
         return {'device': device.as_dict(), 'operation_id': operation.id}

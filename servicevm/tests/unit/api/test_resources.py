@@ -156,10 +156,12 @@ class TestDevices(ResourceTestCase):
             'template_id': template['id'], 'instance_id': None,
             'mgmt_address': None, 'status': 'PENDING_CREATE',
             'status_reason': None, 'power_state': 'unknown', 'ready': False,
+            'operation_id': operation_id,
             'kwargs': {}, 'service_contexts': [], 'services': [],
             'created_at': device['created_at'], 'updated_at': None}
         self.assertEqual(expected, device)
         device = self.wait_for_device(device['id'], 'ACTIVE', base.MEMBER)
+        self.assertIsNone(device['operation_id'])
         self.assertEqual('noop-%s' % device['id'], device['instance_id'])
         self.assertTrue(device['ready'])
         self.assertEqual('running', device['power_state'])

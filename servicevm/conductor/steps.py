@@ -1,0 +1,161 @@
+"""Unit steps and the plans they make up.
+
+A step (seeds/004): states its precondition, does its work idempotently
+(running it twice is harmless: drivers find what an earlier run made),
+has a success check used after running and when resuming an operation a
+dead conductor left, a rollback that removes what it made, and the steps
+it depends on. Steps never touch the database directly: they read and
+write through the ``Work`` of their operation.
+"""
+
+import time
+
+from servicevm.common import exceptions
+
+
+class Step:
+    name = None
+    depends_on = ()
+    #: False when the step's effect cannot be undone (a deleted VM).
+    reversible = True
+
+    def precondition(self, ctx, work):
+        """Raise StepError when the step cannot run now."""
+
+    def run(self, ctx, work):
+        """Do the work; return a line of output."""
+        raise NotImplementedError()
+
+    def check(self, ctx, work):
+        """Whether the step's work is done (after running, or when a
+        conductor resumes an operation whose step was under way)."""
+        return True
+
+    def rollback(self, ctx, work):
+        """Undo the step's work (idempotent); return a line of output."""
+        return 'nothing to undo'
+
+
+class StepError(exceptions.ServiceVMException):
+    error_code = 'servicevm.step_failed'
+    msg_fmt = '%(reason)s'
+
+
+def wait_for(ctx, work, done, what):
+    """Poll the device's VIM state until ``done(result)``; interruptible,
+    bounded by [conductor] device_timeout; returns the last result."""
+    conf = work.conf.conductor
+    deadline = time.monotonic() + conf.device_timeout
+    while True:
+        result = work.poll(ctx)
+        if done(result):
+            return result
+        if result.state == 'error':
+            raise StepError(reason='the VIM reports the device in error: '
+                                   '%s' % (result.error or 'no reason'))
+        if time.monotonic() > deadline:
+            raise StepError(reason='the device was not %s after %d s '
+                                   '(state %s)' % (what, conf.device_timeout,
+                                                   result.state))
+        work.driver.sleep(ctx, conf.poll_interval)
+
+
+class CreateVM(Step):
+    name = 'create_vm'
+
+    def run(self, ctx, work):
+        instance_id = work.call('create', ctx, work.device)
+        work.record(instance_id=instance_id)
+        return 'instance %s' % instance_id
+
+    def check(self, ctx, work):
+        return work.poll(ctx).state != 'gone'
+
+    def rollback(self, ctx, work):
+        work.call('delete', ctx, work.device)
+        wait_for(ctx, work, lambda r: r.state == 'gone', 'gone')
+        work.record(instance_id=None, mgmt_address=None)
+        return 'instance deleted'
+
+
+class WaitActive(Step):
+    name = 'wait_active'
+    depends_on = ('create_vm',)
+
+    def run(self, ctx, work):
+        result = wait_for(ctx, work, lambda r: r.state == 'active', 'active')
+        work.final_values = {'mgmt_address': result.mgmt_address,
+                             'power_state': result.power_state,
+                             'ready': True}
+        return 'active at %s' % result.mgmt_address
+
+    def check(self, ctx, work):
+        result = work.poll(ctx)
+        if result.state != 'active':
+            return False
+        work.final_values = {'mgmt_address': result.mgmt_address,
+                             'power_state': result.power_state,
+                             'ready': True}
+        return True
+
+
+class UpdateVM(Step):
+    name = 'update_vm'
+
+    def run(self, ctx, work):
+        work.call('update', ctx, work.device)
+        work.final_values = {}
+        return 'kwargs applied'
+
+    def check(self, ctx, work):
+        # The VIM cannot tell whether kwargs were applied: done only when
+        # this run applied them (re-applying them is harmless).
+        return work.final_values is not None
+
+    def rollback(self, ctx, work):
+        old = (work.operation.params or {}).get('old_kwargs')
+        if old is None:
+            return 'nothing to undo'
+        work.device['kwargs'] = old
+        work.call('update', ctx, work.device)
+        work.restore_kwargs(old)
+        return 'previous kwargs applied'
+
+
+class DeleteVM(Step):
+    name = 'delete_vm'
+    reversible = False
+
+    def run(self, ctx, work):
+        work.call('delete', ctx, work.device)
+        return 'delete requested'
+
+    def check(self, ctx, work):
+        return work.poll(ctx).state == 'gone'
+
+    def rollback(self, ctx, work):
+        # Only reached when the delete did not complete: the VM is there.
+        return 'the VM was not deleted'
+
+
+class WaitGone(Step):
+    name = 'wait_gone'
+    depends_on = ('delete_vm',)
+
+    def run(self, ctx, work):
+        wait_for(ctx, work, lambda r: r.state == 'gone', 'gone')
+        return 'gone'
+
+    def check(self, ctx, work):
+        return work.poll(ctx).state == 'gone'
+
+
+PLANS = {
+    ('device', 'create'): (CreateVM(), WaitActive()),
+    ('device', 'update'): (UpdateVM(),),
+    ('device', 'delete'): (DeleteVM(), WaitGone()),
+}
+
+
+def plan_for(operation):
+    return PLANS[(operation.resource_type, operation.kind)]

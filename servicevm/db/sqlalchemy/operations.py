@@ -1,0 +1,282 @@
+"""Queries of operations, their steps, and events.
+
+A conductor works on an operation only while it holds its lease
+(``lease_owner``, ``lease_expires_at``), taken and renewed with
+compare-and-swap updates; a device is held by at most one operation
+(``devices.operation_id``), taken the same way.
+"""
+
+import datetime
+
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from servicevm.common import exceptions
+from servicevm.common import states
+from servicevm.db.sqlalchemy import enginefacade as ef
+from servicevm.db.sqlalchemy import models
+from servicevm.db.sqlalchemy import utils as du
+
+Op = models.Operation
+
+
+def _later(seconds):
+    return timeutils.utcnow() + datetime.timedelta(seconds=seconds)
+
+
+class OperationQueries:
+
+    # ---- reading -------------------------------------------------------
+
+    def operation_get(self, context, operation_id):
+        with ef.reader.using(context) as session:
+            row = du.scope(session.query(Op), Op, context,
+                           listing=False).filter(Op.id == operation_id).first()
+            if row is None:
+                raise exceptions.OperationNotFound(id=operation_id)
+            return row
+
+    def operation_list(self, context, filters=None, limit=None, marker=None,
+                       sort_key='created_at', sort_dir='asc'):
+        with ef.reader.using(context) as session:
+            query = du.scope(session.query(Op), Op, context, listing=True)
+            query = du.apply_filters(query, Op, filters)
+            return du.paginate(query, Op, limit, marker, sort_key, sort_dir,
+                               'operation')
+
+    def operation_states(self, context, operation_ids):
+        """{id: (state, lease_owner)} of the given operations."""
+        if not operation_ids:
+            return {}
+        with ef.reader.using(context) as session:
+            rows = session.query(Op.id, Op.state, Op.lease_owner).filter(
+                Op.id.in_(list(operation_ids))).all()
+        return {r.id: (r.state, r.lease_owner) for r in rows}
+
+    # ---- leases --------------------------------------------------------
+
+    def operation_claim(self, context, operation_id, host, lease_seconds,
+                        reclaim_own=False):
+        """Take the lease of a runnable operation if nobody holds it (or
+        its holder's lease expired; with ``reclaim_own``, also if ``host``
+        itself holds it from an earlier life). Returns whether it did."""
+        now = timeutils.utcnow()
+        free = [Op.lease_owner.is_(None), Op.lease_expires_at < now]
+        if reclaim_own:
+            free.append(Op.lease_owner == host)
+        with ef.writer.using(context) as session:
+            return bool(session.query(Op).filter(
+                Op.id == operation_id,
+                Op.state.in_(states.OPERATION_RUNNING_STATES),
+                sa.or_(*free)).update(
+                {'lease_owner': host,
+                 'lease_expires_at': _later(lease_seconds),
+                 'started_at': sa.func.coalesce(Op.started_at, now),
+                 'updated_at': now}, synchronize_session=False))
+
+    def operation_renew_leases(self, context, host, operation_ids,
+                               lease_seconds):
+        """Extend ``host``'s leases; returns the ids it still holds."""
+        if not operation_ids:
+            return set()
+        ids = list(operation_ids)
+        with ef.writer.using(context) as session:
+            session.query(Op).filter(
+                Op.id.in_(ids), Op.lease_owner == host).update(
+                {'lease_expires_at': _later(lease_seconds)},
+                synchronize_session=False)
+            rows = session.query(Op.id).filter(
+                Op.id.in_(ids), Op.lease_owner == host).all()
+        return {r.id for r in rows}
+
+    def operation_find_orphans(self, context, host, unclaimed_for, limit):
+        """Runnable operations nobody works on: their lease expired, or
+        nobody claimed them for ``unclaimed_for`` seconds (a lost cast),
+        or ``host`` holds them from an earlier life (the caller skips
+        those it is running)."""
+        now = timeutils.utcnow()
+        before = now - datetime.timedelta(seconds=unclaimed_for)
+        with ef.reader.using(context) as session:
+            rows = session.query(Op.id).filter(
+                Op.state.in_(states.OPERATION_RUNNING_STATES),
+                sa.or_(Op.lease_expires_at < now,
+                       Op.lease_owner == host,
+                       sa.and_(Op.lease_owner.is_(None),
+                               sa.func.coalesce(Op.updated_at,
+                                                Op.created_at) < before))
+            ).order_by(Op.created_at).limit(limit).all()
+        return [r.id for r in rows]
+
+    def operation_release(self, context, operation_id, host):
+        with ef.writer.using(context) as session:
+            session.query(Op).filter(
+                Op.id == operation_id, Op.lease_owner == host).update(
+                {'lease_owner': None, 'lease_expires_at': None},
+                synchronize_session=False)
+
+    # ---- steps -----------------------------------------------------------
+
+    def steps_create(self, context, operation, plan):
+        """Record the steps of ``operation``'s plan, a list of (name,
+        depends_on, reversible); returns the step rows."""
+        steps = [models.OperationStep(
+            project_id=operation.project_id, operation_id=operation.id,
+            seq=seq, name=name, state=states.STEP_PENDING,
+            depends_on=list(depends_on), reversible=reversible, attempts=0)
+            for seq, (name, depends_on, reversible) in enumerate(plan)]
+        with ef.writer.using(context) as session:
+            session.add_all(steps)
+        return steps
+
+    def step_start(self, context, operation_id, host, mode, step_id,
+                   values, event):
+        """Mark a step started, only while ``host`` holds the operation
+        and it is still in state ``mode``; returns whether it did."""
+        now = timeutils.utcnow()
+        with ef.writer.using(context) as session:
+            held = session.query(Op).filter(
+                Op.id == operation_id, Op.state == mode,
+                Op.lease_owner == host).update(
+                {'updated_at': now}, synchronize_session=False)
+            if not held:
+                return False
+            session.query(models.OperationStep).filter(
+                models.OperationStep.id == step_id).update(
+                dict(values, updated_at=now), synchronize_session=False)
+            session.add(du.event(context, **event))
+        return True
+
+    def step_update(self, context, step_id, values, event=None):
+        """Update a step and, in the same transaction, record ``event``
+        (keyword arguments of an event)."""
+        values = dict(values, updated_at=timeutils.utcnow())
+        with ef.writer.using(context) as session:
+            session.query(models.OperationStep).filter(
+                models.OperationStep.id == step_id).update(
+                values, synchronize_session=False)
+            if event:
+                session.add(du.event(context, **event))
+
+    # ---- state changes -------------------------------------------------
+
+    def operation_update(self, context, operation_id, values,
+                         expected_state=None):
+        values = dict(values, updated_at=timeutils.utcnow())
+        with ef.writer.using(context) as session:
+            query = session.query(Op).filter(Op.id == operation_id)
+            if expected_state is not None:
+                query = query.filter(Op.state == expected_state)
+            return bool(query.update(values, synchronize_session=False))
+
+    def operation_finish(self, context, operation, host, device_values,
+                         operation_values, event, release_device=True):
+        """Move an operation to a resting state in one transaction: the
+        device it holds takes ``device_values`` (None removes the device)
+        and is released (unless ``release_device`` is false), the
+        operation takes ``operation_values`` and gives up its lease, and
+        ``event`` is recorded. Only while ``host`` holds the lease (None:
+        whoever holds it); returns whether it did."""
+        now = timeutils.utcnow()
+        with ef.writer.using(context) as session:
+            query = session.query(Op).filter(Op.id == operation.id)
+            if host is not None:
+                query = query.filter(Op.lease_owner == host)
+            changed = query.update(
+                dict(operation_values, lease_owner=None,
+                     lease_expires_at=None, updated_at=now),
+                synchronize_session=False)
+            if not changed:
+                return False
+            self._settle_device(session, operation, device_values,
+                                release_device, now)
+            session.add(du.event(context, **event))
+        return True
+
+    @staticmethod
+    def _settle_device(session, operation, device_values, release, now):
+        query = session.query(models.Device).filter(
+            models.Device.id == operation.resource_id,
+            models.Device.operation_id == operation.id)
+        if device_values is None:
+            device = query.first()
+            if device is not None:
+                session.delete(device)
+            return
+        values = dict(device_values, updated_at=now)
+        if release:
+            values['operation_id'] = None
+        query.update(values, synchronize_session=False)
+
+    def operation_action(self, context, operation_id, action, event):
+        """Apply a user's action (pause, resume, retry, rollback, cancel,
+        fail) to an operation with a compare-and-swap on its state;
+        returns the updated operation."""
+        allowed, target = states.OPERATION_ACTIONS[action]
+        now = timeutils.utcnow()
+        with ef.writer.using(context) as session:
+            operation = du.scope(session.query(Op), Op, context,
+                                 listing=False).filter(
+                Op.id == operation_id).first()
+            if operation is None:
+                raise exceptions.OperationNotFound(id=operation_id)
+            if operation.state not in allowed:
+                raise exceptions.InvalidState(
+                    resource='Operation', id=operation_id,
+                    current=operation.state, action=action,
+                    allowed=', '.join(allowed))
+            if action in ('rollback', 'cancel'):
+                self._check_reversible(operation)
+            values = {'state': target, 'updated_at': now}
+            if action == 'cancel':
+                values['cancelled'] = True
+            if action == 'fail':
+                values.update(finished_at=now, lease_owner=None,
+                              lease_expires_at=None,
+                              error=operation.error or 'failed by the user')
+            changed = session.query(Op).filter(
+                Op.id == operation_id, Op.state == operation.state).update(
+                values, synchronize_session=False)
+            if not changed:
+                raise exceptions.Conflict(
+                    reason='operation %s changed state meanwhile; read it '
+                           'again.' % operation_id)
+            pending = states.KIND_PENDING.get(operation.kind)
+            if action == 'fail':
+                self._settle_device(session, operation, {
+                    'status': states.ERROR,
+                    'status_reason': '%s failed: %s (operation %s)' % (
+                        operation.kind, values['error'], operation.id)},
+                    True, now)
+            elif operation.state == states.OP_FAILED_TEMP and pending:
+                # Work resumes: the device shows it again.
+                self._settle_device(session, operation, {
+                    'status': pending, 'status_reason': None}, False, now)
+            session.add(du.event(context, **event))
+            session.flush()
+            session.refresh(operation)
+            return operation
+
+    @staticmethod
+    def _check_reversible(operation):
+        blocking = [s.name for s in operation.steps
+                    if s.state == states.STEP_COMPLETED and not s.reversible]
+        if blocking:
+            raise exceptions.Conflict(
+                reason='operation %s cannot be rolled back: step %s '
+                       'cannot be undone. Retry it or fail it instead.'
+                       % (operation.id, ', '.join(blocking)))
+
+    # ---- events --------------------------------------------------------
+
+    def event_create(self, context, **kwargs):
+        with ef.writer.using(context) as session:
+            session.add(du.event(context, **kwargs))
+
+    def event_list(self, context, resource_id, limit=None, marker=None,
+                   sort_dir='asc'):
+        with ef.reader.using(context) as session:
+            query = session.query(models.Event).filter(
+                models.Event.resource_id == resource_id)
+            query = du.scope(query, models.Event, context, listing=False)
+            return du.paginate(query, models.Event, limit, marker, 'id',
+                               sort_dir, 'event')
