@@ -19,8 +19,10 @@ import concurrent.futures
 import threading
 import time
 
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import timeutils
+from sqlalchemy import exc as sa_exc
 
 from servicevm.common import context as svm_context
 from servicevm.common import exceptions
@@ -35,6 +37,12 @@ MAX_OUTPUT = 4096
 
 OK, FAILED, STOPPED = 'ok', 'failed', 'stopped'
 
+# The database failed, not the step (a connection dropped or refused): the
+# run stops with the step left as it is, and resumes (checking the step
+# first) once the database answers; the lease is still this conductor's.
+DB_TROUBLE = (db_exc.DBConnectionError, db_exc.DBDeadlock,
+              sa_exc.OperationalError, sa_exc.InterfaceError)
+
 
 class Handle:
     """One operation this conductor is running."""
@@ -44,6 +52,8 @@ class Handle:
         self.mode = None
         self.interrupt = threading.Event()
         self.reason = None
+        # Set when asked to run the operation while this run ends.
+        self.again = False
 
     def stop(self, reason):
         self.reason = reason
@@ -130,25 +140,34 @@ class OperationRunner:
         handle = Handle(operation_id)
         with self._lock:
             if operation_id in self.active:
+                # Its run may be letting go just now (a resume or retry
+                # right after it paused or failed): it looks once more.
+                self.active[operation_id].again = True
                 return
             self.active[operation_id] = handle
         try:
             with self._slots:
                 ctx = svm_context.get_admin_context()
                 ctx.request_id = getattr(context, 'request_id', None)
-                if not self.dbapi.operation_claim(
-                        ctx, operation_id, self.host, self.lease_seconds,
-                        reclaim_own=reclaim_own):
-                    return
-                LOG.debug('Conductor %s runs operation %s', self.host,
-                          operation_id)
-                self._drive(ctx, handle)
+                while True:
+                    if self.dbapi.operation_claim(
+                            ctx, operation_id, self.host,
+                            self.lease_seconds, reclaim_own=reclaim_own):
+                        LOG.debug('Conductor %s runs operation %s',
+                                  self.host, operation_id)
+                        self._drive(ctx, handle)
+                    with self._lock:
+                        if not handle.again:
+                            self.active.pop(operation_id, None)
+                            return
+                        handle.again = False
         except Exception:
             # The lease runs out and another run takes the operation up.
             LOG.exception('Operation %s stopped unexpectedly', operation_id)
         finally:
             with self._lock:
-                self.active.pop(operation_id, None)
+                if self.active.get(operation_id) is handle:
+                    self.active.pop(operation_id)
 
     def _drive(self, ctx, handle):
         while True:
@@ -188,6 +207,19 @@ class OperationRunner:
         deadline = time.monotonic() + self.conf.conductor.device_timeout
         while not self.dbapi.device_acquire(ctx, work.device['id'],
                                             operation):
+            holder = self.dbapi.device_get(ctx, work.device['id'])
+            holder = (holder.operation_id and
+                      self.dbapi.operation_get(ctx, holder.operation_id))
+            if holder and holder.state not in (
+                    states.OPERATION_RUNNING_STATES) and (
+                    # It may have let go just after our first try.
+                    not self.dbapi.device_acquire(ctx, work.device['id'],
+                                                  operation)):
+                # Its rollback stopped (FAILED_TEMP): no use waiting.
+                raise plan_steps.StepError(
+                    reason='device %s is held by operation %s, which is '
+                           '%s' % (work.device['id'], holder.id,
+                                   holder.state))
             if time.monotonic() > deadline:
                 raise plan_steps.StepError(
                     reason='device %s is still held by operation %s'
@@ -205,6 +237,8 @@ class OperationRunner:
                 self._acquire(ctx, handle, work)
         except exceptions.Interrupted:
             return
+        except DB_TROUBLE:
+            raise
         except Exception as e:
             LOG.warning('Operation %s cannot start: %s', operation.id, e)
             self._suspend(ctx, operation, None, e)
@@ -220,6 +254,11 @@ class OperationRunner:
             todo = [(r, s) for r, s in pairs
                     if r.state != states.STEP_COMPLETED]
             if not todo:
+                if work.final_values is None:
+                    # Every step completed in an earlier run (paused,
+                    # or taken over): their checks find what they found.
+                    for _, step in pairs:
+                        step.check(ctx, work)
                 self._complete(ctx, operation, work)
                 return
             ready = [(r, s) for r, s in todo
@@ -276,6 +315,8 @@ class OperationRunner:
             LOG.info('Step %s of operation %s interrupted: %s', row.name,
                      operation.id, e)
             return STOPPED, row, None
+        except DB_TROUBLE:
+            raise
         except Exception as e:
             LOG.warning('Step %s of operation %s failed: %s', row.name,
                         operation.id, e)
@@ -321,7 +362,9 @@ class OperationRunner:
             {'state': states.OP_FAILED_TEMP, 'error': message[:MAX_OUTPUT]},
             self._event(operation, '%s.%s.error' % (
                 operation.resource_type, operation.kind), 'error', message),
-            release_device=False)
+            release_device=False,
+            # Not over a cancel or rollback the user asked for meanwhile.
+            expected_states=(operation.state, states.OP_PAUSED))
 
     def _complete(self, ctx, operation, work):
         success, _ = states.DEVICE_RESOLUTION[
@@ -334,7 +377,10 @@ class OperationRunner:
             {'state': states.OP_COMPLETED, 'error': None,
              'finished_at': timeutils.utcnow()},
             self._event(operation, '%s.%s.end' % (operation.resource_type,
-                                                  operation.kind)))
+                                                  operation.kind)),
+            # Paused, cancelled or rolled back while the last step ran:
+            # the user's action wins.
+            expected_states=(states.OP_PROCESSING,))
         LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                  operation.kind, operation.resource_type,
                  operation.resource_id)
@@ -344,6 +390,8 @@ class OperationRunner:
     def _backward(self, ctx, handle, operation):
         try:
             work = self._load(ctx, operation)
+        except DB_TROUBLE:
+            raise
         except Exception as e:
             self._suspend(ctx, operation, None, e)
             return
@@ -368,6 +416,8 @@ class OperationRunner:
                 output = step.rollback(ctx, work)
             except exceptions.Interrupted:
                 return
+            except DB_TROUBLE:
+                raise
             except Exception as e:
                 LOG.warning('Rollback of step %s of operation %s failed: %s',
                             row.name, operation.id, e)

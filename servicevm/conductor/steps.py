@@ -69,12 +69,17 @@ class CreateVM(Step):
         return 'instance %s' % instance_id
 
     def check(self, ctx, work):
-        return work.poll(ctx).state != 'gone'
+        # Done only once recorded too: a run that died between the VIM's
+        # answer and recording it is re-run (the create finds the VM).
+        return (bool(work.device.get('instance_id')) and
+                work.poll(ctx).state != 'gone')
 
     def rollback(self, ctx, work):
         work.call('delete', ctx, work.device)
-        wait_for(ctx, work, lambda r: r.state == 'gone', 'gone')
+        # Forget the instance once its delete is asked for (a re-run of
+        # this rollback deletes by device id, which the VIM still knows).
         work.record(instance_id=None, mgmt_address=None)
+        wait_for(ctx, work, lambda r: r.state == 'gone', 'gone')
         return 'instance deleted'
 
 

@@ -232,14 +232,18 @@ class APIBehaviourTestCase(APITestCase):
 
     def wait_settled(self, timeout=20):
         """Wait until every operation is in a final state and its closing
-        event (<type>.<kind>.end or .error) is recorded."""
+        event (<type>.<kind>.end, .error, .rolled_back or .cancelled, or
+        operation.fail) is recorded."""
         final = ', '.join("'%s'" % s for s in FINAL_OPERATION_STATES)
         query = sa.text(
             "SELECT count(*) FROM operations o WHERE o.state NOT IN (%s) "
             "OR NOT EXISTS (SELECT 1 FROM events e WHERE "
             "e.operation_id = o.id AND e.event_type IN ("
             "o.resource_type || '.' || o.kind || '.end', "
-            "o.resource_type || '.' || o.kind || '.error'))" % final)
+            "o.resource_type || '.' || o.kind || '.error', "
+            "o.resource_type || '.' || o.kind || '.rolled_back', "
+            "o.resource_type || '.' || o.kind || '.cancelled', "
+            "'operation.fail'))" % final)
         deadline = time.monotonic() + timeout
         while True:
             with self.engine.connect() as conn:

@@ -198,6 +198,10 @@ class Connection(services.ServiceInstanceQueries,
                 # The old kwargs are kept for a rollback.
                 operation.params = dict(params, old_kwargs={
                     a.key: a.value for a in device.kwargs})
+                # Delete the old rows before inserting the new: a key
+                # kept would break the unique (device_id, key).
+                device.kwargs = []
+                session.flush()
                 device.kwargs = du.kv_rows(models.DeviceArg,
                                            device.project_id,
                                            params['kwargs'])
@@ -251,6 +255,8 @@ class Connection(services.ServiceInstanceQueries,
         if holder is None or holder.state not in dict(
                 states.OPERATION_ACTIONS)['cancel'][0]:
             return None
+        # As a cancel would be: 409 when a step cannot be undone.
+        operations.OperationQueries._check_reversible(holder)
         session.query(models.Operation).filter(
             models.Operation.id == holder.id,
             models.Operation.state == holder.state).update(
@@ -301,5 +307,7 @@ class Connection(services.ServiceInstanceQueries,
             device = session.query(models.Device).filter(
                 models.Device.id == device_id).first()
             if device is not None:
+                device.kwargs = []
+                session.flush()
                 device.kwargs = du.kv_rows(models.DeviceArg,
                                            device.project_id, kwargs)

@@ -169,18 +169,22 @@ class OperationQueries:
             return bool(query.update(values, synchronize_session=False))
 
     def operation_finish(self, context, operation, host, device_values,
-                         operation_values, event, release_device=True):
+                         operation_values, event, release_device=True,
+                         expected_states=None):
         """Move an operation to a resting state in one transaction: the
         device it holds takes ``device_values`` (None removes the device)
         and is released (unless ``release_device`` is false), the
         operation takes ``operation_values`` and gives up its lease, and
         ``event`` is recorded. Only while ``host`` holds the lease (None:
-        whoever holds it); returns whether it did."""
+        whoever holds it), and while it is in one of ``expected_states``
+        if given (a user's action since wins); returns whether it did."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
             query = session.query(Op).filter(Op.id == operation.id)
             if host is not None:
                 query = query.filter(Op.lease_owner == host)
+            if expected_states is not None:
+                query = query.filter(Op.state.in_(expected_states))
             changed = query.update(
                 dict(operation_values, lease_owner=None,
                      lease_expires_at=None, updated_at=now),

@@ -13,8 +13,10 @@ device's ``kwargs.fault`` overrides it per action)::
                "poll": {"hang": true}}}
 
 ``sleep`` waits that many seconds, ``fail`` raises with that message,
-``hang`` waits until the operation is interrupted; ``times`` limits the
-fault to the first N calls of that action for the device. ``poll``
+``hang`` waits until the operation is interrupted; ``sleep_after``
+(create only) waits that many seconds after making the instance, before
+answering (a crash then leaves a VM its caller never heard of); ``times``
+limits the fault to the first N calls of that action for the device. ``poll``
 faults apply while waiting for a device to become active or gone;
 ``{"poll": {"state": "error", "error": "..."}}`` reports the instance in
 error.
@@ -128,7 +130,7 @@ class FaultDeviceDriver(base.DeviceDriver):
     # ---- the contract --------------------------------------------------
 
     def create(self, context, device):
-        self._inject(context, device, 'create')
+        spec = self._inject(context, device, 'create')
         with self._locked():
             existing = self._find(device['id'])
             if existing is not None:
@@ -140,6 +142,8 @@ class FaultDeviceDriver(base.DeviceDriver):
             with open(self._instance_path(device['id']), 'w') as f:
                 json.dump(instance, f)
             self._journal(dict(instance, event='create'))
+        if spec.get('sleep_after'):
+            self.sleep(context, float(spec['sleep_after']))
         return instance['instance_id']
 
     def poll(self, context, devices):

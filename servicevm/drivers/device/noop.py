@@ -19,8 +19,10 @@ class NoopDeviceDriver(base.DeviceDriver):
 
     @staticmethod
     def _poll_one(device):
-        # Nothing runs, so a device is gone as soon as its delete starts.
-        if device.get('status') == states.PENDING_DELETE:
+        # Nothing runs, so a device is gone as soon as its delete starts,
+        # or once a rollback of its create has forgotten its instance.
+        if (device.get('status') == states.PENDING_DELETE or
+                not device.get('instance_id')):
             return base.PollResult(state='gone')
         return base.PollResult(
             state='active', power_state=states.POWER_RUNNING,

@@ -42,6 +42,7 @@ RENAME_T = {'device_template': {'name': 'renamed'}}
 RENAME_D = {'device': {'name': 'renamed'}}
 KWARGS_D = {'device': {'kwargs': {'flavor': 'm1.small'}}}
 RENAME_S = {'service_instance': {'name': 'renamed'}}
+PAUSE_OP = {'action': 'pause'}
 ALL = '?all_projects=1'
 IN_A = '?project_id=' + A
 
@@ -88,6 +89,9 @@ ENDPOINTS = [
     ('GET', OPS + ALL, None,              (200, 200, 403, 403, 403, 403)),
     ('GET', OPS + IN_A, None,             (200, 200, 200, 403, 200, 403)),
     ('GET', OPS + '/{operation}', None,   (200, 200, 200, 404, 200, 404)),
+    # The operation is COMPLETED: 409 means the policy let the call in.
+    ('POST', OPS + '/{operation}/action', PAUSE_OP,
+     (409, 409, 409, 404, 403, 404)),
 ]
 
 # The matrix: (method, url template, persona, own/other, status, body).
