@@ -102,8 +102,11 @@ class Work:
     def record(self, **values):
         """Record on the device what a step did."""
         self.device.update(values)
-        self.runner.dbapi.device_update_held(
-            self.ctx, self.device['id'], self.operation.id, values)
+        if not self.runner.dbapi.device_update_held(
+                self.ctx, self.device['id'], self.operation.id, values,
+                self.runner.host):
+            raise exceptions.Interrupted(reason='the operation is no longer '
+                                                'this conductor\'s')
 
     def restore_kwargs(self, kwargs):
         self.runner.dbapi.device_set_kwargs(self.ctx, self.device['id'],
@@ -321,17 +324,23 @@ class OperationRunner:
             LOG.warning('Step %s of operation %s failed: %s', row.name,
                         operation.id, e)
             message = str(e)[:MAX_OUTPUT]
-            self.dbapi.step_update(
-                ctx, row.id, {'state': states.STEP_FAILED, 'error': message,
-                              'finished_at': timeutils.utcnow()},
-                self._event(operation, prefix + '.error', 'error', message))
+            if not self.dbapi.step_update(
+                    ctx, row.id, {'state': states.STEP_FAILED,
+                                  'error': message,
+                                  'finished_at': timeutils.utcnow()},
+                    self._event(operation, prefix + '.error', 'error',
+                                message), host=self.host):
+                return STOPPED, row, None
             row.state = states.STEP_FAILED
             return FAILED, row, e
-        self.dbapi.step_update(
-            ctx, row.id, {'state': states.STEP_COMPLETED,
-                          'output': (output or '')[:MAX_OUTPUT],
-                          'finished_at': timeutils.utcnow()},
-            self._event(operation, prefix + '.end', message=output))
+        if not self.dbapi.step_update(
+                ctx, row.id, {'state': states.STEP_COMPLETED,
+                              'output': (output or '')[:MAX_OUTPUT],
+                              'finished_at': timeutils.utcnow()},
+                self._event(operation, prefix + '.end', message=output),
+                host=self.host):
+            # The lease went to another conductor meanwhile: it re-checks.
+            return STOPPED, row, None
         row.state = states.STEP_COMPLETED
         return OK, row, None
 
@@ -422,17 +431,19 @@ class OperationRunner:
                 LOG.warning('Rollback of step %s of operation %s failed: %s',
                             row.name, operation.id, e)
                 message = ('rollback failed: %s' % e)[:MAX_OUTPUT]
-                self.dbapi.step_update(
-                    ctx, row.id, {'state': states.STEP_FAILED,
-                                  'error': message},
-                    self._event(operation, prefix + '.error', 'error',
-                                message))
-                self._suspend(ctx, operation, row, message)
+                if self.dbapi.step_update(
+                        ctx, row.id, {'state': states.STEP_FAILED,
+                                      'error': message},
+                        self._event(operation, prefix + '.error', 'error',
+                                    message), host=self.host):
+                    self._suspend(ctx, operation, row, message)
                 return
-            self.dbapi.step_update(
-                ctx, row.id, {'state': states.STEP_ROLLED_BACK,
-                              'output': output[:MAX_OUTPUT]},
-                self._event(operation, prefix + '.end', message=output))
+            if not self.dbapi.step_update(
+                    ctx, row.id, {'state': states.STEP_ROLLED_BACK,
+                                  'output': output[:MAX_OUTPUT]},
+                    self._event(operation, prefix + '.end', message=output),
+                    host=self.host):
+                return
         self._rolled_back(ctx, operation)
 
     def _rolled_back(self, ctx, operation):

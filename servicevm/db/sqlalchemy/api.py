@@ -3,6 +3,7 @@
 from oslo_db import exception as db_exc
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
+import sqlalchemy as sa
 from sqlalchemy.orm import attributes as orm_attributes
 
 from servicevm.common import exceptions
@@ -292,14 +293,19 @@ class Connection(services.ServiceInstanceQueries,
                  'operation_id': operation.id, 'updated_at': now},
                 synchronize_session=False))
 
-    def device_update_held(self, context, device_id, operation_id, values):
+    def device_update_held(self, context, device_id, operation_id, values,
+                           host):
         """Update fields of a device held by ``operation_id`` (the
-        conductor recording what a step did)."""
+        conductor recording what a step did), while ``host`` holds the
+        operation's lease."""
         values = dict(values, updated_at=timeutils.utcnow())
         with ef.writer.using(context) as session:
             return bool(session.query(models.Device).filter(
                 models.Device.id == device_id,
-                models.Device.operation_id == operation_id).update(
+                models.Device.operation_id == operation_id,
+                models.Device.operation_id.in_(sa.select(
+                    models.Operation.id).where(
+                    models.Operation.lease_owner == host))).update(
                 values, synchronize_session=False))
 
     def device_set_kwargs(self, context, device_id, kwargs):

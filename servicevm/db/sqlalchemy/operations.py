@@ -146,16 +146,23 @@ class OperationQueries:
             session.add(du.event(context, **event))
         return True
 
-    def step_update(self, context, step_id, values, event=None):
+    def step_update(self, context, step_id, values, event=None, host=None):
         """Update a step and, in the same transaction, record ``event``
-        (keyword arguments of an event)."""
+        (keyword arguments of an event). With ``host``, only while that
+        conductor holds the operation's lease (a conductor that lost it
+        writes nothing); returns whether it did."""
         values = dict(values, updated_at=timeutils.utcnow())
         with ef.writer.using(context) as session:
-            session.query(models.OperationStep).filter(
-                models.OperationStep.id == step_id).update(
-                values, synchronize_session=False)
+            query = session.query(models.OperationStep).filter(
+                models.OperationStep.id == step_id)
+            if host is not None:
+                query = query.filter(models.OperationStep.operation_id.in_(
+                    sa.select(Op.id).where(Op.lease_owner == host)))
+            if not query.update(values, synchronize_session=False):
+                return False
             if event:
                 session.add(du.event(context, **event))
+        return True
 
     # ---- state changes -------------------------------------------------
 
