@@ -1,7 +1,9 @@
 """Pecan hooks: the request context, the API version, and errors."""
 
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import pecan
+from sqlalchemy import exc as sa_exc
 import webob.exc
 
 from servicevm.api import errors
@@ -48,6 +50,15 @@ class ErrorHook(pecan.hooks.PecanHook):
                 LOG.error('%s %s failed: %s', state.request.method,
                           state.request.path, exc)
             response = errors.from_exception(exc, request_id=request_id)
+        elif isinstance(exc, (db_exc.DBConnectionError,
+                              sa_exc.OperationalError,
+                              sa_exc.InterfaceError)):
+            LOG.error('%s %s: the database is unreachable: %s',
+                      state.request.method, state.request.path, exc)
+            response = errors.error_response(
+                503, 'The database is unreachable for now; nothing was '
+                     'changed. Retry in a few seconds.',
+                request_id=request_id, headers={'Retry-After': '5'})
         else:
             LOG.exception('Unexpected error in %s %s', state.request.method,
                           state.request.path)

@@ -11,12 +11,18 @@ tools/run-tests.sh), which export:
 Without them every test here is skipped. Each test class gets its own
 database (a unique name, dropped at the end) and its own RPC topic, so
 classes never see each other's rows or messages, whichever stestr worker
-runs them.
+runs them. A class that stops and restarts its servers
+(PrivateServersTestCase) runs a PostgreSQL and a RabbitMQ of its own.
+
+SERVICEVM_FUNCTIONAL_KEEP=1 keeps each class's temp dir (configs, process
+logs, the fault driver's VIM) for a look after the run.
 """
 
 import atexit
+import collections
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -117,13 +123,23 @@ class PostgresTestCase(oslo_base.BaseTestCase):
         if cls._skip_reason:
             return
         try:
-            cls.database = TestDatabase(os.environ[DB_URL_ENV])
+            cls.setUpServers()
+            cls.database = TestDatabase(cls.db_admin_url())
             cls._cleanups_cls.append(cls.database.drop)
             atexit.register(cls.database.drop)
             cls.setUpResources()
         except Exception as e:
             cls._setup_error = '%s: %s' % (type(e).__name__, e)
             cls._run_class_cleanups()
+
+    @classmethod
+    def setUpServers(cls):
+        """Class-level set-up before the database is created (a class
+        with servers of its own starts them here)."""
+
+    @classmethod
+    def db_admin_url(cls):
+        return os.environ[DB_URL_ENV]
 
     @classmethod
     def setUpResources(cls):
@@ -149,6 +165,92 @@ class PostgresTestCase(oslo_base.BaseTestCase):
             self.skipTest(self._skip_reason)
         if self._setup_error:
             self.fail('class set-up failed: %s' % self._setup_error)
+
+
+# ---------------------------------------------------------- private servers
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+TOOLS_DIR = os.path.join(REPO_ROOT, 'tools')
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            return False
+    return True
+
+
+class PrivateServers:
+    """A PostgreSQL and a RabbitMQ of one test class's own, from
+    tools/postgres.sh and tools/rabbitmq.sh with another state dir, other
+    ports and another node name: a test may stop and restart them without
+    disturbing the classes other workers run on the shared servers."""
+
+    def __init__(self):
+        self.state_dir = tempfile.mkdtemp(prefix='servicevm-servers-')
+        # The postgres user runs the server from <state_dir>/pg.
+        os.chmod(self.state_dir, 0o755)
+        ports = self._pick_ports(4)
+        self.env = dict(
+            os.environ, SERVICEVM_TEST_STATE=self.state_dir,
+            SERVICEVM_PG_PORT=str(ports[0]),
+            SERVICEVM_RABBIT_PORT=str(ports[1]),
+            SERVICEVM_RABBIT_DIST_PORT=str(ports[2]),
+            SERVICEVM_EPMD_PORT=str(ports[3]),
+            SERVICEVM_RABBIT_NODENAME='servicevm-private-%s@localhost'
+                                      % uuid.uuid4().hex[:8])
+        self.running = set()
+
+    @staticmethod
+    def _pick_ports(count):
+        # Below the ephemeral range (busy clients may hold ports there)
+        # and apart from the ports tools/run-tests.sh picks.
+        ports = []
+        while len(ports) < count:
+            port = random.randrange(30000, 32700)
+            if port not in ports and _port_free(port):
+                ports.append(port)
+        return ports
+
+    def _tool(self, script, *args, timeout=300):
+        result = subprocess.run(
+            ['bash', os.path.join(TOOLS_DIR, script)] + list(args),
+            env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError('%s %s failed (%s):\n%s%s' % (
+                script, ' '.join(args), result.returncode,
+                result.stdout[-3000:], result.stderr[-3000:]))
+        return result.stdout.strip()
+
+    def start(self, which=('postgres', 'rabbitmq')):
+        for name in (which,) if isinstance(which, str) else which:
+            self.running.add(name)
+            self._tool('%s.sh' % name, 'start')
+
+    def stop(self, which=('rabbitmq', 'postgres')):
+        for name in (which,) if isinstance(which, str) else which:
+            self._tool('%s.sh' % name, 'stop')
+            self.running.discard(name)
+
+    def url(self, which):
+        return self._tool('%s.sh' % which, 'url')
+
+    def rabbitmqctl(self, *args):
+        return self._tool('rabbitmq.sh', 'ctl', *args)
+
+    def cleanup(self):
+        for name in ('rabbitmq', 'postgres'):
+            if name in self.running:
+                try:
+                    self.stop(name)
+                except Exception as e:
+                    print('could not stop the private %s: %s' % (name, e),
+                          file=sys.stderr)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- processes
@@ -203,12 +305,24 @@ class ServiceProcess:
                 text += '-- %s:\n%s' % (os.path.basename(path), tail(path))
         return text
 
+    def kill(self):
+        """SIGKILL (kill -9): the process gets no chance to clean up."""
+        if self.alive():
+            self.popen.kill()
+        if self.popen is not None:
+            self.popen.wait(30)
+
     def log_contains(self, needle):
+        return self.log_count(needle) > 0
+
+    def log_count(self, needle):
+        """How many times ``needle`` is in the log (kept across
+        restarts of the process)."""
         try:
             with open(self.log_file, errors='replace') as f:
-                return needle in f.read()
+                return f.read().count(needle)
         except OSError:
-            return False
+            return 0
 
 
 class ServiceTestCase(PostgresTestCase):
@@ -217,13 +331,19 @@ class ServiceTestCase(PostgresTestCase):
 
     REQUIRED_ENV = (DB_URL_ENV, TRANSPORT_URL_ENV)
     CONDUCTOR_HOSTS = ('functional-conductor-1', 'functional-conductor-2')
+    #: Extra configuration of every process: {section: {option: value}}.
+    CONFIG = {}
 
     @classmethod
     def setUpResources(cls):
         cls.temp_dir = tempfile.mkdtemp(prefix='servicevm-functional-')
-        cls._cleanups_cls.append(
-            lambda: shutil.rmtree(cls.temp_dir, ignore_errors=True))
+        if not os.environ.get('SERVICEVM_FUNCTIONAL_KEEP'):
+            # Set it to keep the configs, logs and fault VIM of a run.
+            cls._cleanups_cls.append(
+                lambda: shutil.rmtree(cls.temp_dir, ignore_errors=True))
         cls.topic = 'servicevm-functional-%s' % uuid.uuid4().hex[:12]
+        # The fault driver's pretend VIM (when CONFIG enables the driver).
+        cls.fault_dir = os.path.join(cls.temp_dir, 'fault-vim')
         cls.api_port = free_port()
         cls.api_url = 'http://127.0.0.1:%d' % cls.api_port
         cls.config_file = cls._write_config()
@@ -241,25 +361,28 @@ class ServiceTestCase(PostgresTestCase):
     # ---- configuration ------------------------------------------------
 
     @classmethod
+    def transport_url(cls):
+        return os.environ[TRANSPORT_URL_ENV]
+
+    @classmethod
     def _write_config(cls):
+        sections = {
+            'DEFAULT': {'auth_strategy': 'noauth',
+                        'transport_url': cls.transport_url(),
+                        'debug': 'true'},
+            'api': {'host': '127.0.0.1', 'port': cls.api_port},
+            'database': {'connection': cls.database.url_string},
+            'conductor': {'topic': cls.topic, 'poll_interval': 0.05},
+            'fault_driver': {'state_dir': cls.fault_dir},
+        }
+        for section, options in cls.CONFIG.items():
+            sections.setdefault(section, {}).update(options)
         path = os.path.join(cls.temp_dir, 'servicevm.conf')
         with open(path, 'w') as f:
-            f.write(
-                '[DEFAULT]\n'
-                'auth_strategy = noauth\n'
-                'transport_url = %(transport)s\n'
-                'debug = true\n'
-                '[api]\n'
-                'host = 127.0.0.1\n'
-                'port = %(port)d\n'
-                '[database]\n'
-                'connection = %(db)s\n'
-                '[conductor]\n'
-                'topic = %(topic)s\n'
-                'poll_interval = 0.05\n'
-                % {'transport': os.environ[TRANSPORT_URL_ENV],
-                   'port': cls.api_port, 'db': cls.database.url_string,
-                   'topic': cls.topic})
+            for section, options in sections.items():
+                f.write('[%s]\n' % section)
+                for name, value in options.items():
+                    f.write('%s = %s\n' % (name, value))
         return path
 
     @classmethod
@@ -319,14 +442,41 @@ class ServiceTestCase(PostgresTestCase):
             'not %s after %ss' % (what, START_TIMEOUT),
             cls.all_log_tails()))
 
+    @staticmethod
+    def _listening(host):
+        return 'conductor %s listening on topic' % host
+
     @classmethod
-    def _wait_conductor(cls, host):
+    def _wait_conductor(cls, host, seen=0):
         # start() of the RPC server returns once its queues are declared,
         # then the conductor logs this line: casts from now on reach it.
+        # ``seen``: how many times earlier lives of it logged it.
         cls._wait(cls.processes[host],
-                  lambda: cls.processes[host].log_contains(
-                      'conductor %s listening on topic' % host),
+                  lambda: cls.processes[host].log_count(
+                      cls._listening(host)) > seen,
                   'listening')
+
+    @classmethod
+    def start_conductor(cls, host, wait=True):
+        """Start (or start again, under the same host name) the
+        conductor ``host``."""
+        old = cls.processes.get(host)
+        if old is not None and old.alive():
+            raise RuntimeError('conductor %s is running' % host)
+        seen = old.log_count(cls._listening(host)) if old else 0
+        process = cls._start('conductor', host)
+        if wait:
+            cls._wait_conductor(host, seen)
+        return process
+
+    @classmethod
+    def kill_conductor(cls, host):
+        """kill -9 the conductor ``host``."""
+        cls.processes[host].kill()
+
+    @classmethod
+    def stop_conductor(cls, host):
+        return cls.processes[host].stop()
 
     @classmethod
     def start_api(cls):
@@ -357,8 +507,7 @@ class ServiceTestCase(PostgresTestCase):
             import kombu
         except ImportError:
             return
-        url = os.environ[TRANSPORT_URL_ENV].replace('rabbit://', 'amqp://',
-                                                    1)
+        url = cls.transport_url().replace('rabbit://', 'amqp://', 1)
         names = [cls.topic] + ['%s.%s' % (cls.topic, h)
                                for h in cls.CONDUCTOR_HOSTS]
         try:
@@ -480,3 +629,131 @@ class ServiceTestCase(PostgresTestCase):
     def events(self, device_id, persona=ADMIN):
         return self.expect(200, 'GET', '/v1/devices/%s/events?limit=1000'
                            % device_id, persona=persona).json()['events']
+
+    # ---- operations -----------------------------------------------------
+
+    def operation(self, operation_id, persona=ADMIN):
+        return self.expect(200, 'GET', '/v1/operations/%s' % operation_id,
+                           persona=persona).json()['operation']
+
+    def operations(self, **filters):
+        """Every operation (admin view, all projects)."""
+        query = dict(filters, all_projects=1, limit=1000)
+        path = '/v1/operations?' + '&'.join(
+            '%s=%s' % item for item in sorted(query.items()))
+        return self.expect(200, 'GET', path,
+                           persona=ADMIN).json()['operations']
+
+    def operation_action(self, operation_id, action, status=None,
+                         persona=PROJECT_A):
+        response = self.request(
+            'POST', '/v1/operations/%s/action' % operation_id,
+            persona=persona, body={'action': action})
+        if status is not None:
+            self.assertEqual(status, response.status_code,
+                             '%s of operation %s: %s' % (
+                                 action, operation_id, response.text[:2000]))
+        return response
+
+    def wait_for_operation(self, operation_id, states, timeout=30,
+                           interval=0.05):
+        """Poll until the operation is in one of ``states``; returns it."""
+        if isinstance(states, str):
+            states = (states,)
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = self.operation(operation_id)
+            if operation['state'] in states:
+                return operation
+            if time.monotonic() > deadline:
+                self.fail('operation %s not %s after %ss: %s' % (
+                    operation_id, '/'.join(states), timeout,
+                    json.dumps(operation, indent=1)))
+            time.sleep(interval)
+
+    def wait_for_step(self, operation_id, step, state='RUNNING', timeout=30,
+                      interval=0.05):
+        """Poll until step ``step`` of the operation is in ``state`` (and
+        the operation has a lease owner when it runs); returns the
+        operation."""
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = self.operation(operation_id)
+            found = {s['name']: s for s in operation.get('steps', [])}
+            if (step in found and found[step]['state'] == state
+                    and (state != 'RUNNING' or operation['lease_owner'])):
+                return operation
+            if time.monotonic() > deadline:
+                self.fail('step %s of operation %s not %s after %ss: %s'
+                          % (step, operation_id, state, timeout,
+                             json.dumps(operation, indent=1)))
+            time.sleep(interval)
+
+    # ---- the fault driver's pretend VIM ----------------------------------
+
+    def vim_instances(self):
+        """{device id: instance} of what the fault driver's VIM holds."""
+        path = os.path.join(self.fault_dir, 'instances')
+        result = {}
+        for name in sorted(os.listdir(path)) if os.path.isdir(path) else ():
+            try:
+                with open(os.path.join(path, name)) as f:
+                    instance = json.load(f)
+            except (OSError, ValueError):
+                continue  # being written or removed right now
+            result[instance['device_id']] = instance
+        return result
+
+    def vim_journal(self):
+        try:
+            with open(os.path.join(self.fault_dir, 'journal.jsonl')) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def assert_vim_consistent(self, device_ids=None):
+        """No device got two VIM instances, and the VIM holds exactly the
+        instances of the devices that exist and record one (nothing
+        orphaned, nothing lost). ``device_ids``: only look at these."""
+        journal = self.vim_journal()
+        if device_ids is not None:
+            device_ids = set(device_ids)
+            journal = [r for r in journal if r['device_id'] in device_ids]
+        creates = collections.Counter(
+            r['device_id'] for r in journal if r['event'] == 'create')
+        twice = {d: n for d, n in creates.items() if n > 1}
+        self.assertEqual({}, twice, 'devices created twice in the VIM')
+        instances = self.vim_instances()
+        if device_ids is not None:
+            instances = {d: i for d, i in instances.items()
+                         if d in device_ids}
+        devices = {d['id']: d for d in self.expect(
+            200, 'GET', '/v1/devices?all_projects=1&limit=1000',
+            persona=ADMIN).json()['devices']}
+        expected = {d: dev['instance_id'] for d, dev in devices.items()
+                    if dev['instance_id'] and
+                    (device_ids is None or d in device_ids)}
+        held = {d: i['instance_id'] for d, i in instances.items()}
+        self.assertEqual(expected, held,
+                         'VIM instances (right) differ from the devices\' '
+                         'instance ids (left)')
+
+
+class PrivateServersTestCase(ServiceTestCase):
+    """A ServiceTestCase on a PostgreSQL and a RabbitMQ of its own
+    (``cls.servers``), which its tests may stop and restart."""
+
+    @classmethod
+    def setUpServers(cls):
+        cls.servers = PrivateServers()
+        cls._cleanups_cls.append(cls.servers.cleanup)
+        atexit.register(cls.servers.cleanup)
+        cls.servers.start()
+
+    @classmethod
+    def db_admin_url(cls):
+        return cls.servers.url('postgres')
+
+    @classmethod
+    def transport_url(cls):
+        return cls.servers.url('rabbitmq')
