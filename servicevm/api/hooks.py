@@ -56,8 +56,8 @@ class ErrorHook(pecan.hooks.PecanHook):
             LOG.error('%s %s: the database is unreachable: %s',
                       state.request.method, state.request.path, exc)
             response = errors.error_response(
-                503, 'The database is unreachable for now; nothing was '
-                     'changed. Retry in a few seconds.',
+                503, 'The database is unreachable for now; retry in a '
+                     'few seconds.',
                 request_id=request_id, headers={'Retry-After': '5'})
         else:
             LOG.exception('Unexpected error in %s %s', state.request.method,
