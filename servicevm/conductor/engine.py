@@ -174,7 +174,8 @@ class OperationRunner:
 
     def _drive(self, ctx, handle):
         while True:
-            operation = self.dbapi.operation_get(ctx, handle.operation_id)
+            operation, device, template = self.dbapi.operation_load(
+                ctx, handle.operation_id)
             if operation.lease_owner != self.host:
                 return
             handle.mode = operation.state
@@ -183,20 +184,26 @@ class OperationRunner:
             ctx.interrupt_reason = 'the operation was stopped'
             ctx.operation_id = operation.id
             if operation.state == states.OP_PROCESSING:
-                self._forward(ctx, handle, operation)
+                ended = self._forward(ctx, handle, operation, device,
+                                      template)
             elif operation.state == states.OP_ROLLING_BACK:
-                self._backward(ctx, handle, operation)
+                ended = self._backward(ctx, handle, operation, device,
+                                       template)
             else:
                 self.dbapi.operation_release(ctx, operation.id, self.host)
                 LOG.info('Operation %s is %s; conductor %s leaves it',
                          operation.id, operation.state, self.host)
                 return
+            if ended:
+                # The operation rests and the lease is given up: no need
+                # to read it again.
+                return
 
     # ---- loading -----------------------------------------------------
 
-    def _load(self, ctx, operation):
-        device = self.dbapi.device_get(ctx, operation.resource_id)
-        template = self.dbapi.template_get(ctx, device.template_id)
+    def _work(self, ctx, operation, device, template):
+        if device is None:
+            raise exceptions.DeviceNotFound(id=operation.resource_id)
         device = device.as_dict()
         device['template'] = template = template.as_dict()
         driver = loader.get_device_driver(self.conf,
@@ -233,9 +240,10 @@ class OperationRunner:
 
     # ---- forward -----------------------------------------------------
 
-    def _forward(self, ctx, handle, operation):
+    def _forward(self, ctx, handle, operation, device, template):
+        """Run the operation's steps; returns True once it rests."""
         try:
-            work = self._load(ctx, operation)
+            work = self._work(ctx, operation, device, template)
             if work.device['operation_id'] != operation.id:
                 self._acquire(ctx, handle, work)
         except exceptions.Interrupted:
@@ -244,8 +252,7 @@ class OperationRunner:
             raise
         except Exception as e:
             LOG.warning('Operation %s cannot start: %s', operation.id, e)
-            self._suspend(ctx, operation, None, e)
-            return
+            return self._suspend(ctx, operation, None, e)
         plan = plan_steps.plan_for(operation)
         rows = list(operation.steps) or self.dbapi.steps_create(
             ctx, operation,
@@ -262,8 +269,7 @@ class OperationRunner:
                     # or taken over): their checks find what they found.
                     for _, step in pairs:
                         step.check(ctx, work)
-                self._complete(ctx, operation, work)
-                return
+                return self._complete(ctx, operation, work)
             ready = [(r, s) for r, s in todo
                      if set(s.depends_on) <= done]
             results = self._run_ready(ctx, handle, operation, work, ready)
@@ -272,8 +278,7 @@ class OperationRunner:
             failed = [r for r in results if r[0] == FAILED]
             if failed:
                 _, row, error = failed[0]
-                self._on_failure(ctx, operation, row, error)
-                return
+                return self._on_failure(ctx, operation, row, error)
 
     def _run_ready(self, ctx, handle, operation, work, ready):
         if len(ready) == 1:
@@ -355,8 +360,8 @@ class OperationRunner:
                 self.dbapi.event_create(ctx, **self._event(
                     operation, 'operation.rollback', 'error',
                     'rolling back: ' + message))
-            return
-        self._suspend(ctx, operation, row, error)
+            return False
+        return self._suspend(ctx, operation, row, error)
 
     def _suspend(self, ctx, operation, row, error):
         """FAILED_TEMP: the device is in ERROR and still held, waiting
@@ -364,7 +369,7 @@ class OperationRunner:
         where = ' at step %s' % row.name if row is not None else ''
         message = '%s failed%s: %s' % (operation.kind, where, error)
         advice = ('; retry, roll back or fail operation %s' % operation.id)
-        self.dbapi.operation_finish(
+        return self.dbapi.operation_finish(
             ctx, operation, self.host,
             {'status': states.ERROR,
              'status_reason': (message + advice)[:MAX_OUTPUT]},
@@ -381,7 +386,7 @@ class OperationRunner:
         device_values = (None if success is None else
                          dict(work.final_values or {}, status=success,
                               status_reason=None))
-        self.dbapi.operation_finish(
+        ended = self.dbapi.operation_finish(
             ctx, operation, self.host, device_values,
             {'state': states.OP_COMPLETED, 'error': None,
              'finished_at': timeutils.utcnow()},
@@ -393,27 +398,27 @@ class OperationRunner:
         LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                  operation.kind, operation.resource_type,
                  operation.resource_id)
+        return ended
 
     # ---- backward ----------------------------------------------------
 
-    def _backward(self, ctx, handle, operation):
+    def _backward(self, ctx, handle, operation, device, template):
+        """Undo the operation's steps; returns True once it rests."""
         try:
-            work = self._load(ctx, operation)
+            work = self._work(ctx, operation, device, template)
         except DB_TROUBLE:
             raise
         except Exception as e:
-            self._suspend(ctx, operation, None, e)
-            return
+            return self._suspend(ctx, operation, None, e)
         plan = {s.name: s for s in plan_steps.plan_for(operation)}
         for row in sorted(operation.steps, key=lambda r: -r.seq):
             if row.state not in states.STEP_UNDO_STATES:
                 continue
             step = plan[row.name]
             if row.state == states.STEP_COMPLETED and not step.reversible:
-                self._suspend(ctx, operation, row, plan_steps.StepError(
+                return self._suspend(ctx, operation, row, plan_steps.StepError(
                     reason='it cannot be undone, so the operation cannot '
                            'be rolled back'))
-                return
             prefix = '%s.%s.%s.rollback' % (operation.resource_type,
                                             operation.kind, row.name)
             if not self.dbapi.step_start(
@@ -436,15 +441,15 @@ class OperationRunner:
                                       'error': message},
                         self._event(operation, prefix + '.error', 'error',
                                     message), host=self.host):
-                    self._suspend(ctx, operation, row, message)
-                return
+                    return self._suspend(ctx, operation, row, message)
+                return False
             if not self.dbapi.step_update(
                     ctx, row.id, {'state': states.STEP_ROLLED_BACK,
                                   'output': output[:MAX_OUTPUT]},
                     self._event(operation, prefix + '.end', message=output),
                     host=self.host):
                 return
-        self._rolled_back(ctx, operation)
+        return self._rolled_back(ctx, operation)
 
     def _rolled_back(self, ctx, operation):
         final = (states.OP_CANCELLED if operation.cancelled
@@ -459,7 +464,7 @@ class OperationRunner:
         else:
             device_values = {'status': operation.previous_status or
                              states.ACTIVE, 'status_reason': None}
-        self.dbapi.operation_finish(
+        ended = self.dbapi.operation_finish(
             ctx, operation, self.host, device_values,
             {'state': final, 'finished_at': timeutils.utcnow()},
             self._event(operation, '%s.%s.%s' % (
@@ -467,3 +472,4 @@ class OperationRunner:
         LOG.info('Operation %s (%s of %s %s) %s', operation.id,
                  operation.kind, operation.resource_type,
                  operation.resource_id, final)
+        return ended

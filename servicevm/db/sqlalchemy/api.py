@@ -109,8 +109,13 @@ class Connection(services.ServiceInstanceQueries,
         with ef.writer.using(context) as session:
             # The template must be the device's project's (not just one
             # an admin can see).
+            attr = models.DeviceTemplateAttribute
             template = du.scope(
-                session.query(models.DeviceTemplate.project_id),
+                session.query(models.DeviceTemplate.project_id,
+                              attr.value).outerjoin(
+                    attr, sa.and_(
+                        attr.template_id == models.DeviceTemplate.id,
+                        attr.key == 'on_failure')),
                 models.DeviceTemplate, context, listing=False).filter(
                 models.DeviceTemplate.id == values['template_id'],
                 models.DeviceTemplate.project_id == project_id).first()
@@ -120,10 +125,11 @@ class Connection(services.ServiceInstanceQueries,
                            'project %s.' % (values['template_id'],
                                             project_id),
                     field='device.template_id')
+            if template.value in states.ON_FAILURE_POLICIES:
+                on_failure = on_failure or template.value
             operation = du.operation(
                 context, 'device', device_id, project_id, 'create',
-                on_failure=on_failure or self._template_on_failure(
-                    session, values['template_id']))
+                on_failure=on_failure)
             device = models.Device(id=device_id,
                                    status=states.PENDING_CREATE,
                                    operation_id=operation.id, **values)

@@ -10,6 +10,7 @@ import datetime
 
 from oslo_utils import timeutils
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from servicevm.common import exceptions
 from servicevm.common import states
@@ -43,6 +44,25 @@ class OperationQueries:
             query = du.apply_filters(query, Op, filters)
             return du.paginate(query, Op, limit, marker, sort_key, sort_dir,
                                'operation')
+
+    def operation_load(self, context, operation_id):
+        """An operation with its steps, the device it works on (without
+        its bindings) and the device's template, in one transaction:
+        (operation, device or None, template or None)."""
+        with ef.reader.using(context) as session:
+            operation = session.query(Op).filter(
+                Op.id == operation_id).first()
+            if operation is None:
+                raise exceptions.OperationNotFound(id=operation_id)
+            device = template = None
+            if operation.resource_type == 'device':
+                device = session.query(models.Device).options(
+                    orm.noload(models.Device.bindings)).filter(
+                    models.Device.id == operation.resource_id).first()
+            if device is not None:
+                template = session.get(models.DeviceTemplate,
+                                       device.template_id)
+            return operation, device, template
 
     def operation_states(self, context, operation_ids):
         """{id: (state, lease_owner)} of the given operations."""
