@@ -123,6 +123,8 @@ class OperationRunner:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(conf.conductor.workers)
         self._driver_slots = {}
+        # Template dicts by (id, updated_at).
+        self._templates = {}
 
     @property
     def lease_seconds(self):
@@ -153,12 +155,14 @@ class OperationRunner:
                 ctx = svm_context.get_admin_context()
                 ctx.request_id = getattr(context, 'request_id', None)
                 while True:
-                    if self.dbapi.operation_claim(
-                            ctx, operation_id, self.host,
-                            self.lease_seconds, reclaim_own=reclaim_own):
+                    loaded = self.dbapi.operation_claim_load(
+                        ctx, operation_id, self.host, self.lease_seconds,
+                        reclaim_own=reclaim_own, plan=self._plan,
+                        known_templates=self._templates)
+                    if loaded is not None:
                         LOG.debug('Conductor %s runs operation %s',
                                   self.host, operation_id)
-                        self._drive(ctx, handle)
+                        self._drive(ctx, handle, loaded)
                     with self._lock:
                         if not handle.again:
                             self.active.pop(operation_id, None)
@@ -172,10 +176,34 @@ class OperationRunner:
                 if self.active.get(operation_id) is handle:
                     self.active.pop(operation_id)
 
-    def _drive(self, ctx, handle):
+    @staticmethod
+    def _plan(operation):
+        return [(s.name, s.depends_on, s.reversible)
+                for s in plan_steps.plan_for(operation)]
+
+    def _template(self, template, key):
+        """The template as a dict, from the cache when its (id,
+        updated_at) key is known: a template changes rarely, and its
+        drivers and attributes never after creation."""
+        with self._lock:
+            if template is None and key in self._templates:
+                return self._templates[key]
+        if template is None:
+            # Dropped from the cache meanwhile.
+            template = self.dbapi.template_get(
+                svm_context.get_admin_context(), key[0])
+        with self._lock:
+            if len(self._templates) > 1000:
+                self._templates.clear()
+            self._templates[key] = template = template.as_dict()
+            return template
+
+    def _drive(self, ctx, handle, loaded):
         while True:
-            operation, device, template = self.dbapi.operation_load(
-                ctx, handle.operation_id)
+            operation, device, template, key = loaded
+            if device is not None:
+                template = self._template(template, key)
+            loaded = None
             if operation.lease_owner != self.host:
                 return
             handle.mode = operation.state
@@ -198,6 +226,9 @@ class OperationRunner:
                 # The operation rests and the lease is given up: no need
                 # to read it again.
                 return
+            loaded = self.dbapi.operation_load(
+                ctx, handle.operation_id, plan=self._plan,
+                known_templates=self._templates)
 
     # ---- loading -----------------------------------------------------
 
@@ -205,7 +236,7 @@ class OperationRunner:
         if device is None:
             raise exceptions.DeviceNotFound(id=operation.resource_id)
         device = device.as_dict()
-        device['template'] = template = template.as_dict()
+        device['template'] = template
         driver = loader.get_device_driver(self.conf,
                                           template['device_driver'])
         return Work(self, ctx, operation, device, template, driver)

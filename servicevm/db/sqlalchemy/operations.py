@@ -45,24 +45,58 @@ class OperationQueries:
             return du.paginate(query, Op, limit, marker, sort_key, sort_dir,
                                'operation')
 
-    def operation_load(self, context, operation_id):
+    def operation_load(self, context, operation_id, plan=None,
+                       known_templates=()):
         """An operation with its steps, the device it works on (without
-        its bindings) and the device's template, in one transaction:
-        (operation, device or None, template or None)."""
-        with ef.reader.using(context) as session:
-            operation = session.query(Op).filter(
-                Op.id == operation_id).first()
-            if operation is None:
-                raise exceptions.OperationNotFound(id=operation_id)
-            device = template = None
-            if operation.resource_type == 'device':
-                device = session.query(models.Device).options(
-                    orm.noload(models.Device.bindings)).filter(
-                    models.Device.id == operation.resource_id).first()
-            if device is not None:
+        its bindings) and the device's template, in one transaction.
+
+        ``plan(operation)`` gives the (name, depends_on, reversible) steps
+        recorded for a runnable operation that has none yet. The template
+        is only read when its (id, updated_at) key is not in
+        ``known_templates``. Returns (operation, device or None, template
+        or None, template key or None).
+        """
+        with ef.writer.using(context) as session:
+            return self._load(session, operation_id, plan, known_templates)
+
+    def operation_claim_load(self, context, operation_id, host,
+                             lease_seconds, reclaim_own=False, plan=None,
+                             known_templates=()):
+        """operation_claim and operation_load in one transaction; None
+        when the lease could not be had."""
+        with ef.writer.using(context) as session:
+            if not self._claim(session, operation_id, host, lease_seconds,
+                               reclaim_own):
+                return None
+            return self._load(session, operation_id, plan, known_templates)
+
+    @staticmethod
+    def _load(session, operation_id, plan, known_templates):
+        operation = session.query(Op).filter(Op.id == operation_id).first()
+        if operation is None:
+            raise exceptions.OperationNotFound(id=operation_id)
+        if (plan is not None and not operation.steps and
+                operation.state == states.OP_PROCESSING):
+            operation.steps = [models.OperationStep(
+                project_id=operation.project_id, seq=seq, name=name,
+                state=states.STEP_PENDING, depends_on=list(depends_on),
+                reversible=reversible, attempts=0)
+                for seq, (name, depends_on, reversible)
+                in enumerate(plan(operation))]
+            session.flush()
+        device = template = key = None
+        if operation.resource_type == 'device':
+            device = session.query(models.Device).options(
+                orm.noload(models.Device.bindings)).filter(
+                models.Device.id == operation.resource_id).first()
+        if device is not None:
+            key = (device.template_id, session.query(
+                models.DeviceTemplate.updated_at).filter(
+                models.DeviceTemplate.id == device.template_id).scalar())
+            if key not in known_templates:
                 template = session.get(models.DeviceTemplate,
                                        device.template_id)
-            return operation, device, template
+        return operation, device, template, key
 
     def operation_states(self, context, operation_ids):
         """{id: (state, lease_owner)} of the given operations."""
@@ -80,19 +114,24 @@ class OperationQueries:
         """Take the lease of a runnable operation if nobody holds it (or
         its holder's lease expired; with ``reclaim_own``, also if ``host``
         itself holds it from an earlier life). Returns whether it did."""
+        with ef.writer.using(context) as session:
+            return self._claim(session, operation_id, host, lease_seconds,
+                               reclaim_own)
+
+    @staticmethod
+    def _claim(session, operation_id, host, lease_seconds, reclaim_own):
         now = timeutils.utcnow()
         free = [Op.lease_owner.is_(None), Op.lease_expires_at < now]
         if reclaim_own:
             free.append(Op.lease_owner == host)
-        with ef.writer.using(context) as session:
-            return bool(session.query(Op).filter(
-                Op.id == operation_id,
-                Op.state.in_(states.OPERATION_RUNNING_STATES),
-                sa.or_(*free)).update(
-                {'lease_owner': host,
-                 'lease_expires_at': _later(lease_seconds),
-                 'started_at': sa.func.coalesce(Op.started_at, now),
-                 'updated_at': now}, synchronize_session=False))
+        return bool(session.query(Op).filter(
+            Op.id == operation_id,
+            Op.state.in_(states.OPERATION_RUNNING_STATES),
+            sa.or_(*free)).update(
+            {'lease_owner': host,
+             'lease_expires_at': _later(lease_seconds),
+             'started_at': sa.func.coalesce(Op.started_at, now),
+             'updated_at': now}, synchronize_session=False))
 
     def operation_renew_leases(self, context, host, operation_ids,
                                lease_seconds):

@@ -669,8 +669,8 @@ class TestRaces(op_base.OperationTestCase):
         runner = self.conductors[0].manager.runner
         original = runner._drive
 
-        def slow_exit(ctx, handle):
-            original(ctx, handle)
+        def slow_exit(*args):
+            original(*args)
             time.sleep(0.3)
         self.useFixture(fixtures.MockPatchObject(runner, '_drive',
                                                  slow_exit))
