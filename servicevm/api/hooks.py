@@ -3,7 +3,6 @@
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import pecan
-from sqlalchemy import exc as sa_exc
 import webob.exc
 
 from servicevm.api import errors
@@ -50,9 +49,7 @@ class ErrorHook(pecan.hooks.PecanHook):
                 LOG.error('%s %s failed: %s', state.request.method,
                           state.request.path, exc)
             response = errors.from_exception(exc, request_id=request_id)
-        elif isinstance(exc, (db_exc.DBConnectionError,
-                              sa_exc.OperationalError,
-                              sa_exc.InterfaceError)):
+        elif isinstance(exc, db_exc.DBConnectionError):
             LOG.error('%s %s: the database is unreachable: %s',
                       state.request.method, state.request.path, exc)
             response = errors.error_response(
