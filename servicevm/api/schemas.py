@@ -1,6 +1,7 @@
 """JSON Schemas of every request body and query string of the v1 API."""
 
 import copy
+import functools
 
 UUID_PATTERN = ('^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
                 '[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
@@ -242,7 +243,10 @@ def collection_query(fields, sort_keys, filters):
             'additionalProperties': False}
 
 
+@functools.lru_cache(maxsize=None)
 def resource_query(fields):
+    """The query string schema of one resource (``fields`` only). One
+    object per ``fields`` tuple: validators are cached per schema."""
     return {'type': 'object',
             'properties': {'fields': collection_query(
                 fields, ('id',), {})['properties']['fields']},
