@@ -285,9 +285,7 @@ class OperationRunner:
             LOG.warning('Operation %s cannot start: %s', operation.id, e)
             return self._suspend(ctx, operation, None, e)
         plan = plan_steps.plan_for(operation)
-        rows = list(operation.steps) or self.dbapi.steps_create(
-            ctx, operation,
-            [(s.name, s.depends_on, s.reversible) for s in plan])
+        rows = list(operation.steps)
         pairs = list(zip(rows, plan))
         while True:
             done = {r.name for r, _ in pairs

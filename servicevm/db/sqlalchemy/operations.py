@@ -62,8 +62,10 @@ class OperationQueries:
     def operation_claim_load(self, context, operation_id, host,
                              lease_seconds, reclaim_own=False, plan=None,
                              known_templates=()):
-        """operation_claim and operation_load in one transaction; None
-        when the lease could not be had."""
+        """Take the lease of a runnable operation if nobody holds it (or
+        its holder's lease expired; with ``reclaim_own``, also if ``host``
+        holds it from an earlier life) and load it as operation_load
+        does, in one transaction; None when the lease could not be had."""
         with ef.writer.using(context) as session:
             if not self._claim(session, operation_id, host, lease_seconds,
                                reclaim_own):
@@ -108,15 +110,6 @@ class OperationQueries:
         return {r.id: (r.state, r.lease_owner) for r in rows}
 
     # ---- leases --------------------------------------------------------
-
-    def operation_claim(self, context, operation_id, host, lease_seconds,
-                        reclaim_own=False):
-        """Take the lease of a runnable operation if nobody holds it (or
-        its holder's lease expired; with ``reclaim_own``, also if ``host``
-        itself holds it from an earlier life). Returns whether it did."""
-        with ef.writer.using(context) as session:
-            return self._claim(session, operation_id, host, lease_seconds,
-                               reclaim_own)
 
     @staticmethod
     def _claim(session, operation_id, host, lease_seconds, reclaim_own):
@@ -174,18 +167,6 @@ class OperationQueries:
                 synchronize_session=False)
 
     # ---- steps -----------------------------------------------------------
-
-    def steps_create(self, context, operation, plan):
-        """Record the steps of ``operation``'s plan, a list of (name,
-        depends_on, reversible); returns the step rows."""
-        steps = [models.OperationStep(
-            project_id=operation.project_id, operation_id=operation.id,
-            seq=seq, name=name, state=states.STEP_PENDING,
-            depends_on=list(depends_on), reversible=reversible, attempts=0)
-            for seq, (name, depends_on, reversible) in enumerate(plan)]
-        with ef.writer.using(context) as session:
-            session.add_all(steps)
-        return steps
 
     def step_start(self, context, operation_id, host, mode, step_id,
                    values, event):
