@@ -424,9 +424,10 @@ class OperationRunner:
             # Paused, cancelled or rolled back while the last step ran:
             # the user's action wins.
             expected_states=(states.OP_PROCESSING,))
-        LOG.info('Operation %s (%s of %s %s) completed', operation.id,
-                 operation.kind, operation.resource_type,
-                 operation.resource_id)
+        if ended:
+            LOG.info('Operation %s (%s of %s %s) completed', operation.id,
+                     operation.kind, operation.resource_type,
+                     operation.resource_id)
         return ended
 
     # ---- backward ----------------------------------------------------
@@ -498,7 +499,8 @@ class OperationRunner:
             {'state': final, 'finished_at': timeutils.utcnow()},
             self._event(operation, '%s.%s.%s' % (
                 operation.resource_type, operation.kind, final.lower())))
-        LOG.info('Operation %s (%s of %s %s) %s', operation.id,
-                 operation.kind, operation.resource_type,
-                 operation.resource_id, final)
+        if ended:
+            LOG.info('Operation %s (%s of %s %s) %s', operation.id,
+                     operation.kind, operation.resource_type,
+                     operation.resource_id, final)
         return ended
