@@ -957,21 +957,31 @@ class Bench:
                 log('dropped database %s' % self.db_name)
             except Exception as e:
                 log('could not drop database %s: %s' % (self.db_name, e))
-        for script in reversed(self.started_services):
-            if self.args.keep_servers:
-                log('leaving %s running (--keep-servers)' % script)
-                continue
-            log('stopping %s (started by the benchmark)' % script)
-            try:
-                run(['bash', os.path.join(REPO, 'tools', script), 'stop'],
-                    timeout=180, env=self.service_env(), check=False,
-                    capture=False)
-            except BenchError as e:
-                log(str(e))
-        if self.args.keep_tmp:
-            log('kept %s' % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        stop_started_services(self.started_services, self.args,
+                              self.service_env())
+        remove_tmp(self.tmp, self.args)
+
+
+def stop_started_services(scripts, args, env):
+    """Stop the tools/ servers a benchmark started (newest first), unless
+    --keep-servers."""
+    for script in reversed(scripts):
+        if args.keep_servers:
+            log('leaving %s running (--keep-servers)' % script)
+            continue
+        log('stopping %s (started by the benchmark)' % script)
+        try:
+            run(['bash', os.path.join(REPO, 'tools', script), 'stop'],
+                timeout=180, env=env, check=False, capture=False)
+        except BenchError as e:
+            log(str(e))
+
+
+def remove_tmp(tmp, args):
+    if args.keep_tmp:
+        log('kept %s' % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def parse_args(argv):

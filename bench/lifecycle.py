@@ -69,7 +69,6 @@ import importlib.util
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -614,15 +613,8 @@ class Bench:
         t_resp = time.monotonic()
         if status != 202:
             raise BenchError('POST /v1/devices: %s %s' % (status, body))
-        rec = {'device_id': body['device']['id'],
-               'operation_id': body['operation_id'], 'sent_wall': t_wall,
-               'post_ms': 1000 * (t_resp - t0)}
-        if poll_s is not None:
-            done, polls = self.wait_op(client, rec['operation_id'], poll_s,
-                                       self.args.op_timeout)
-            rec['latency_ms'] = 1000 * (done - t0)
-            rec['polls'] = polls
-        return rec
+        return self._record(client, body['device']['id'], body, t_wall,
+                            t0, t_resp, poll_s)
 
     def delete_one(self, client, device_id, poll_s):
         t_wall = time.time()
@@ -632,6 +624,12 @@ class Bench:
         if status != 202:
             raise BenchError('DELETE /v1/devices/%s: %s %s'
                              % (device_id, status, body))
+        return self._record(client, device_id, body, t_wall, t0, t_resp,
+                            poll_s)
+
+    def _record(self, client, device_id, body, t_wall, t0, t_resp, poll_s):
+        """One request's record; with ``poll_s``, wait for its operation
+        to end and record the latency too."""
         rec = {'device_id': device_id, 'operation_id': body['operation_id'],
                'sent_wall': t_wall, 'post_ms': 1000 * (t_resp - t0)}
         if poll_s is not None:
@@ -1257,21 +1255,9 @@ class Bench:
                 log('dropped database %s' % self.db_name)
             except Exception as e:
                 log('could not drop database %s: %s' % (self.db_name, e))
-        for name in reversed(self.started_services):
-            if self.args.keep_servers:
-                log('leaving %s running (--keep-servers)' % name)
-                continue
-            log('stopping %s (started by the benchmark)' % name)
-            try:
-                B.run(['bash', os.path.join(REPO, 'tools', name), 'stop'],
-                      timeout=180, env=self.service_env(), check=False,
-                      capture=False)
-            except BenchError as e:
-                log(str(e))
-        if self.args.keep_tmp:
-            log('kept %s' % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        B.stop_started_services(self.started_services, self.args,
+                                self.service_env())
+        B.remove_tmp(self.tmp, self.args)
 
 
 def parse_args(argv):
