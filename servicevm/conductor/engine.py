@@ -72,6 +72,8 @@ class Work:
         self.template = template
         self.driver = driver
         self.final_values = None
+        # What forward steps found, recorded with their end.
+        self.notes = {}
 
     def call(self, method, ctx, *args):
         """A driver call, retried with backoff on transient errors, within
@@ -99,8 +101,19 @@ class Work:
     def poll(self, ctx):
         return self.call('poll', ctx, [self.device])[self.device['id']]
 
+    def note(self, **values):
+        """Record on the device what a step did, with the step's end
+        (a step that dies before its end is re-run, and the driver finds
+        what the dead run made)."""
+        self.device.update(values)
+        self.notes.update(values)
+
+    def take_notes(self):
+        notes, self.notes = self.notes, {}
+        return notes
+
     def record(self, **values):
-        """Record on the device what a step did."""
+        """Record on the device what a step did, now."""
         self.device.update(values)
         if not self.runner.dbapi.device_update_held(
                 self.ctx, self.device['id'], self.operation.id, values,
@@ -158,7 +171,8 @@ class OperationRunner:
                     loaded = self.dbapi.operation_claim_load(
                         ctx, operation_id, self.host, self.lease_seconds,
                         reclaim_own=reclaim_own, plan=self._plan,
-                        known_templates=self._templates)
+                        known_templates=self._templates,
+                        start_event=self._start_event)
                     if loaded is not None:
                         LOG.debug('Conductor %s runs operation %s',
                                   self.host, operation_id)
@@ -285,8 +299,10 @@ class OperationRunner:
             LOG.warning('Operation %s cannot start: %s', operation.id, e)
             return self._suspend(ctx, operation, None, e)
         plan = plan_steps.plan_for(operation)
-        rows = list(operation.steps)
-        pairs = list(zip(rows, plan))
+        pairs = list(zip(operation.steps, plan))
+        # Ends of steps not recorded yet: they go with the next starts, or
+        # with the operation's end.
+        ends = []
         while True:
             done = {r.name for r, _ in pairs
                     if r.state == states.STEP_COMPLETED}
@@ -298,16 +314,76 @@ class OperationRunner:
                     # or taken over): their checks find what they found.
                     for _, step in pairs:
                         step.check(ctx, work)
-                return self._complete(ctx, operation, work)
+                return self._complete(ctx, operation, work, ends)
             ready = [(r, s) for r, s in todo
                      if set(s.depends_on) <= done]
+            if not self._start(ctx, handle, operation, work, ready, ends):
+                return
             results = self._run_ready(ctx, handle, operation, work, ready)
+            ends = [r[2] for r in results if r[0] == OK]
             if any(r[0] == STOPPED for r in results):
+                self._record_ends(ctx, operation, work, ends)
                 return
             failed = [r for r in results if r[0] == FAILED]
             if failed:
                 _, row, error = failed[0]
+                message = str(error)[:MAX_OUTPUT]
+                ends.append((row.id, {
+                    'state': states.STEP_FAILED, 'error': message,
+                    'finished_at': timeutils.utcnow()},
+                    self._event(operation, self._prefix(operation, row) +
+                                '.error', 'error', message)))
+                if not self._record_ends(ctx, operation, work, ends):
+                    return
+                row.state = states.STEP_FAILED
                 return self._on_failure(ctx, operation, row, error)
+
+    @staticmethod
+    def _prefix(operation, row):
+        return '%s.%s.%s' % (operation.resource_type, operation.kind,
+                             row.name)
+
+    def _start_event(self, operation, name):
+        return self._event(operation, '%s.%s.%s.start' % (
+            operation.resource_type, operation.kind, name))
+
+    def _start(self, ctx, handle, operation, work, ready, ends):
+        """Record the start of the ready steps, with the ends of those
+        before; False when they must not run (the operation was stopped,
+        or is no longer this conductor's)."""
+        if handle.interrupt.is_set():
+            self._record_ends(ctx, operation, work, ends)
+            return False
+        starts = []
+        for row, _ in ready:
+            row.resumed = (row.state == states.STEP_RUNNING and
+                           not getattr(row, 'fresh', False))
+            if getattr(row, 'fresh', False):
+                # Recorded as started when the operation was loaded.
+                row.fresh = False
+                continue
+            starts.append((row.id, {
+                'state': states.STEP_RUNNING, 'attempts': row.attempts + 1,
+                'started_at': timeutils.utcnow(), 'error': None},
+                self._start_event(operation, row.name)))
+        if starts or ends:
+            if not self.dbapi.operation_transition(
+                    ctx, operation, self.host, states.OP_PROCESSING,
+                    ends=ends, starts=starts,
+                    device_values=work.take_notes()):
+                return False
+        for row, _ in ready:
+            if row.state != states.STEP_RUNNING:
+                row.attempts += 1
+                row.state = states.STEP_RUNNING
+        return True
+
+    def _record_ends(self, ctx, operation, work, ends):
+        if not ends and not work.notes:
+            return True
+        return self.dbapi.operation_transition(
+            ctx, operation, self.host, ends=ends,
+            device_values=work.take_notes())
 
     def _run_ready(self, ctx, handle, operation, work, ready):
         if len(ready) == 1:
@@ -326,21 +402,10 @@ class OperationRunner:
                 'details': {'conductor': self.host}}
 
     def _run_step(self, ctx, handle, operation, work, row, step):
-        if handle.interrupt.is_set():
-            return STOPPED, row, None
-        prefix = '%s.%s.%s' % (operation.resource_type, operation.kind,
-                               row.name)
-        resumed = row.state == states.STEP_RUNNING
-        if not self.dbapi.step_start(
-                ctx, operation.id, self.host, states.OP_PROCESSING, row.id,
-                {'state': states.STEP_RUNNING, 'attempts': row.attempts + 1,
-                 'started_at': timeutils.utcnow(), 'error': None},
-                self._event(operation, prefix + '.start')):
-            return STOPPED, row, None
-        row.attempts += 1
-        row.state = states.STEP_RUNNING
+        """Run a started step; returns (OK, row, its end to record),
+        (FAILED, row, error) or (STOPPED, row, None)."""
         try:
-            if resumed and step.check(ctx, work):
+            if row.resumed and step.check(ctx, work):
                 output = 'already done (found on resuming)'
             else:
                 step.precondition(ctx, work)
@@ -357,26 +422,14 @@ class OperationRunner:
         except Exception as e:
             LOG.warning('Step %s of operation %s failed: %s', row.name,
                         operation.id, e)
-            message = str(e)[:MAX_OUTPUT]
-            if not self.dbapi.step_update(
-                    ctx, row.id, {'state': states.STEP_FAILED,
-                                  'error': message,
-                                  'finished_at': timeutils.utcnow()},
-                    self._event(operation, prefix + '.error', 'error',
-                                message), host=self.host):
-                return STOPPED, row, None
-            row.state = states.STEP_FAILED
             return FAILED, row, e
-        if not self.dbapi.step_update(
-                ctx, row.id, {'state': states.STEP_COMPLETED,
-                              'output': (output or '')[:MAX_OUTPUT],
-                              'finished_at': timeutils.utcnow()},
-                self._event(operation, prefix + '.end', message=output),
-                host=self.host):
-            # The lease went to another conductor meanwhile: it re-checks.
-            return STOPPED, row, None
         row.state = states.STEP_COMPLETED
-        return OK, row, None
+        return OK, row, (row.id, {
+            'state': states.STEP_COMPLETED,
+            'output': (output or '')[:MAX_OUTPUT],
+            'finished_at': timeutils.utcnow()},
+            self._event(operation, self._prefix(operation, row) + '.end',
+                        message=output))
 
     def _on_failure(self, ctx, operation, row, error):
         message = 'step %s failed: %s' % (row.name, error)
@@ -409,12 +462,12 @@ class OperationRunner:
             # Not over a cancel or rollback the user asked for meanwhile.
             expected_states=(operation.state, states.OP_PAUSED))
 
-    def _complete(self, ctx, operation, work):
+    def _complete(self, ctx, operation, work, ends):
         success, _ = states.DEVICE_RESOLUTION[
             states.KIND_PENDING[operation.kind]]
         device_values = (None if success is None else
-                         dict(work.final_values or {}, status=success,
-                              status_reason=None))
+                         dict(work.take_notes(), **(work.final_values or {}),
+                              status=success, status_reason=None))
         ended = self.dbapi.operation_finish(
             ctx, operation, self.host, device_values,
             {'state': states.OP_COMPLETED, 'error': None,
@@ -423,7 +476,7 @@ class OperationRunner:
                                                   operation.kind)),
             # Paused, cancelled or rolled back while the last step ran:
             # the user's action wins.
-            expected_states=(states.OP_PROCESSING,))
+            expected_states=(states.OP_PROCESSING,), ends=ends)
         if ended:
             LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                      operation.kind, operation.resource_type,
@@ -451,10 +504,10 @@ class OperationRunner:
                            'be rolled back'))
             prefix = '%s.%s.%s.rollback' % (operation.resource_type,
                                             operation.kind, row.name)
-            if not self.dbapi.step_start(
-                    ctx, operation.id, self.host, states.OP_ROLLING_BACK,
-                    row.id, {'state': states.STEP_ROLLING_BACK},
-                    self._event(operation, prefix + '.start')):
+            if not self.dbapi.operation_transition(
+                    ctx, operation, self.host, states.OP_ROLLING_BACK,
+                    starts=[(row.id, {'state': states.STEP_ROLLING_BACK},
+                             self._event(operation, prefix + '.start'))]):
                 return
             try:
                 output = step.rollback(ctx, work)
@@ -466,18 +519,20 @@ class OperationRunner:
                 LOG.warning('Rollback of step %s of operation %s failed: %s',
                             row.name, operation.id, e)
                 message = ('rollback failed: %s' % e)[:MAX_OUTPUT]
-                if self.dbapi.step_update(
-                        ctx, row.id, {'state': states.STEP_FAILED,
-                                      'error': message},
-                        self._event(operation, prefix + '.error', 'error',
-                                    message), host=self.host):
+                if self.dbapi.operation_transition(
+                        ctx, operation, self.host, ends=[(
+                            row.id, {'state': states.STEP_FAILED,
+                                     'error': message},
+                            self._event(operation, prefix + '.error',
+                                        'error', message))]):
                     return self._suspend(ctx, operation, row, message)
                 return False
-            if not self.dbapi.step_update(
-                    ctx, row.id, {'state': states.STEP_ROLLED_BACK,
-                                  'output': output[:MAX_OUTPUT]},
-                    self._event(operation, prefix + '.end', message=output),
-                    host=self.host):
+            if not self.dbapi.operation_transition(
+                    ctx, operation, self.host, ends=[(
+                        row.id, {'state': states.STEP_ROLLED_BACK,
+                                 'output': output[:MAX_OUTPUT]},
+                        self._event(operation, prefix + '.end',
+                                    message=output))]):
                 return
         return self._rolled_back(ctx, operation)
 

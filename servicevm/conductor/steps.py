@@ -65,7 +65,7 @@ class CreateVM(Step):
 
     def run(self, ctx, work):
         instance_id = work.call('create', ctx, work.device)
-        work.record(instance_id=instance_id)
+        work.note(instance_id=instance_id)
         return 'instance %s' % instance_id
 
     def check(self, ctx, work):

@@ -57,47 +57,76 @@ class OperationQueries:
         or None, template key or None).
         """
         with ef.writer.using(context) as session:
-            return self._load(session, operation_id, plan, known_templates)
+            return self._load(session, context, operation_id, plan,
+                              known_templates, None)
 
     def operation_claim_load(self, context, operation_id, host,
                              lease_seconds, reclaim_own=False, plan=None,
-                             known_templates=()):
+                             known_templates=(), start_event=None):
         """Take the lease of a runnable operation if nobody holds it (or
         its holder's lease expired; with ``reclaim_own``, also if ``host``
         holds it from an earlier life) and load it as operation_load
-        does, in one transaction; None when the lease could not be had."""
+        does, in one transaction; None when the lease could not be had.
+
+        With ``start_event(operation, step_name)`` (the event of a step's
+        start), the steps planned now that depend on nothing are recorded
+        as started when the operation already holds its device; they are
+        marked ``fresh`` (not resumed) on the returned rows."""
         with ef.writer.using(context) as session:
             if not self._claim(session, operation_id, host, lease_seconds,
                                reclaim_own):
                 return None
-            return self._load(session, operation_id, plan, known_templates)
+            return self._load(session, context, operation_id, plan,
+                              known_templates, start_event)
 
     @staticmethod
-    def _load(session, operation_id, plan, known_templates):
-        operation = session.query(Op).filter(Op.id == operation_id).first()
+    def _load(session, context, operation_id, plan, known_templates,
+              start_event):
+        operation = session.query(Op).options(orm.joinedload(
+            Op.steps)).filter(Op.id == operation_id).first()
         if operation is None:
             raise exceptions.OperationNotFound(id=operation_id)
-        if (plan is not None and not operation.steps and
-                operation.state == states.OP_PROCESSING):
-            operation.steps = [models.OperationStep(
-                project_id=operation.project_id, seq=seq, name=name,
-                state=states.STEP_PENDING, depends_on=list(depends_on),
-                reversible=reversible, attempts=0)
-                for seq, (name, depends_on, reversible)
-                in enumerate(plan(operation))]
-            session.flush()
         device = template = key = None
         if operation.resource_type == 'device':
-            device = session.query(models.Device).options(
-                orm.noload(models.Device.bindings)).filter(
+            # The device, its kwargs and contexts, and its template's
+            # version, in one query.
+            found = session.query(
+                models.Device, models.DeviceTemplate.updated_at).outerjoin(
+                models.DeviceTemplate, models.DeviceTemplate.id ==
+                models.Device.template_id).options(
+                orm.noload(models.Device.bindings),
+                orm.joinedload(models.Device.kwargs),
+                orm.joinedload(models.Device.service_contexts)).filter(
                 models.Device.id == operation.resource_id).first()
-        if device is not None:
-            key = (device.template_id, session.query(
-                models.DeviceTemplate.updated_at).filter(
-                models.DeviceTemplate.id == device.template_id).scalar())
-            if key not in known_templates:
-                template = session.get(models.DeviceTemplate,
-                                       device.template_id)
+            if found is not None:
+                device, updated_at = found
+                key = (device.template_id, updated_at)
+                if key not in known_templates:
+                    template = session.get(models.DeviceTemplate,
+                                           device.template_id)
+        if (plan is not None and not operation.steps and
+                operation.state == states.OP_PROCESSING):
+            start = (start_event is not None and device is not None and
+                     device.operation_id == operation.id)
+            now = timeutils.utcnow()
+            rows = []
+            for seq, (name, depends_on, reversible) in enumerate(
+                    plan(operation)):
+                row = models.OperationStep(
+                    project_id=operation.project_id, seq=seq, name=name,
+                    state=states.STEP_PENDING, depends_on=list(depends_on),
+                    reversible=reversible, attempts=0)
+                if start and not depends_on:
+                    row.state = states.STEP_RUNNING
+                    row.attempts = 1
+                    row.started_at = now
+                    session.add(du.event(context,
+                                         **start_event(operation, name)))
+                rows.append(row)
+            operation.steps = rows
+            session.flush()
+            for row in rows:
+                row.fresh = row.state == states.STEP_RUNNING
         return operation, device, template, key
 
     def operation_states(self, context, operation_ids):
@@ -168,41 +197,57 @@ class OperationQueries:
 
     # ---- steps -----------------------------------------------------------
 
-    def step_start(self, context, operation_id, host, mode, step_id,
-                   values, event):
-        """Mark a step started, only while ``host`` holds the operation
-        and it is still in state ``mode``; returns whether it did."""
+    @staticmethod
+    def _fence(session, operation_id, host, now, mode=None):
+        """Whether ``host`` holds the operation (and it is in state
+        ``mode``, if given); touches it if so."""
+        query = session.query(Op).filter(Op.id == operation_id,
+                                         Op.lease_owner == host)
+        if mode is not None:
+            query = query.filter(Op.state == mode)
+        return bool(query.update({'updated_at': now},
+                                 synchronize_session=False))
+
+    def operation_transition(self, context, operation, host, mode=None,
+                             ends=(), starts=(), device_values=None):
+        """Record in one transaction steps that ended and steps that
+        start, each a (step id, values, event) with the event given as
+        keyword arguments, and ``device_values`` (what the ended steps
+        found) on the device the operation holds.
+
+        Only while ``host`` holds the operation's lease, and the starts
+        only while the operation is in state ``mode``: when it left that
+        state (a pause, a cancel) the ends are still recorded but nothing
+        starts. Returns whether everything given was recorded."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
-            held = session.query(Op).filter(
-                Op.id == operation_id, Op.state == mode,
-                Op.lease_owner == host).update(
-                {'updated_at': now}, synchronize_session=False)
-            if not held:
-                return False
+            recorded = list(ends)
+            complete = True
+            if starts and self._fence(session, operation.id, host, now,
+                                      mode):
+                recorded += list(starts)
+            else:
+                complete = not starts
+                if not (ends or device_values) or not self._fence(
+                        session, operation.id, host, now):
+                    return False
+            events = self._record_steps(session, context, recorded, now)
+            if device_values:
+                self._settle_device(session, operation, device_values,
+                                    False, now)
+            session.add_all(events)
+        return complete
+
+    @staticmethod
+    def _record_steps(session, context, steps, now):
+        """Update the steps; returns their events, to be added last (an
+        update flushes what was added before it: added together, the
+        events go in one INSERT)."""
+        for step_id, values, event in steps:
             session.query(models.OperationStep).filter(
                 models.OperationStep.id == step_id).update(
                 dict(values, updated_at=now), synchronize_session=False)
-            session.add(du.event(context, **event))
-        return True
-
-    def step_update(self, context, step_id, values, event=None, host=None):
-        """Update a step and, in the same transaction, record ``event``
-        (keyword arguments of an event). With ``host``, only while that
-        conductor holds the operation's lease (a conductor that lost it
-        writes nothing); returns whether it did."""
-        values = dict(values, updated_at=timeutils.utcnow())
-        with ef.writer.using(context) as session:
-            query = session.query(models.OperationStep).filter(
-                models.OperationStep.id == step_id)
-            if host is not None:
-                query = query.filter(models.OperationStep.operation_id.in_(
-                    sa.select(Op.id).where(Op.lease_owner == host)))
-            if not query.update(values, synchronize_session=False):
-                return False
-            if event:
-                session.add(du.event(context, **event))
-        return True
+        return [du.event(context, **event) for _, _, event in steps if event]
 
     # ---- state changes -------------------------------------------------
 
@@ -217,14 +262,17 @@ class OperationQueries:
 
     def operation_finish(self, context, operation, host, device_values,
                          operation_values, event, release_device=True,
-                         expected_states=None):
+                         expected_states=None, ends=()):
         """Move an operation to a resting state in one transaction: the
-        device it holds takes ``device_values`` (None removes the device)
-        and is released (unless ``release_device`` is false), the
-        operation takes ``operation_values`` and gives up its lease, and
-        ``event`` is recorded. Only while ``host`` holds the lease (None:
-        whoever holds it), and while it is in one of ``expected_states``
-        if given (a user's action since wins); returns whether it did."""
+        steps that just ended are recorded (``ends``, as for
+        operation_transition), the device it holds takes
+        ``device_values`` (None removes the device) and is released
+        (unless ``release_device`` is false), the operation takes
+        ``operation_values`` and gives up its lease, and ``event`` is
+        recorded. Only while ``host`` holds the lease (None: whoever
+        holds it), and while it is in one of ``expected_states`` if given
+        (a user's action since wins: then only ``ends`` are recorded);
+        returns whether it did."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
             query = session.query(Op).filter(Op.id == operation.id)
@@ -237,10 +285,15 @@ class OperationQueries:
                      lease_expires_at=None, updated_at=now),
                 synchronize_session=False)
             if not changed:
+                if ends and host is not None and self._fence(
+                        session, operation.id, host, now):
+                    session.add_all(self._record_steps(session, context,
+                                                       ends, now))
                 return False
+            events = self._record_steps(session, context, ends, now)
             self._settle_device(session, operation, device_values,
                                 release_device, now)
-            session.add(du.event(context, **event))
+            session.add_all(events + [du.event(context, **event)])
         return True
 
     @staticmethod
