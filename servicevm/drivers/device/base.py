@@ -25,6 +25,20 @@ class PollResult:
     mgmt_address: str | None = None
     error: str | None = None
     usage: dict = dataclasses.field(default_factory=dict)
+    # Driver-specific facts (e.g. the VM ids of a scaled group).
+    details: dict = dataclasses.field(default_factory=dict)
+
+
+# The optional actions a driver may support, and the state the device's
+# VM rests in once each is done (None: the VM's state does not change).
+ACTIONS = {
+    'reboot': 'active', 'reset': 'active', 'shutdown': 'stopped',
+    'start': 'active', 'snapshot_create': 'active',
+    'snapshot_delete': None, 'snapshot_revert': 'active',
+    'attach_nic': 'active', 'detach_nic': 'active',
+    'attach_volume': 'active', 'detach_volume': 'active',
+    'migrate': 'active', 'resize': 'active', 'scale': 'active',
+}
 
 
 class DeviceDriver(metaclass=abc.ABCMeta):
@@ -36,8 +50,11 @@ class DeviceDriver(metaclass=abc.ABCMeta):
     service_types...).
     """
 
-    #: Optional actions (reboot, shutdown, ...) this driver supports.
+    #: Optional actions (keys of ACTIONS) this driver supports.
     supported_actions = frozenset()
+    #: Required and optional parameters of each supported action:
+    #: {action: ({required name: type}, {optional name: type})}.
+    action_params = {}
 
     def __init__(self, conf):
         self.conf = conf
@@ -58,6 +75,48 @@ class DeviceDriver(metaclass=abc.ABCMeta):
 
     def update(self, context, device):
         """Apply a change of the device's kwargs; default: nothing to do."""
+
+    def action(self, context, device, action, params):
+        """Start (or do) one of ``supported_actions``; return a line of
+        output. The conductor then waits until the device's poll shows
+        the state ACTIONS[action]. Must be safe to repeat."""
+        raise exceptions.DriverError(
+            driver=type(self).__name__, action=action,
+            reason='not supported')
+
+    @classmethod
+    def check_action(cls, action, params):
+        """Raise InvalidParameter (naming the field) unless ``action`` is
+        supported and ``params`` has what it needs."""
+        if action not in cls.supported_actions:
+            raise exceptions.InvalidParameter(
+                field='action',
+                reason='action %r is not supported by this device\'s '
+                       'driver; supported: %s' % (
+                           action, ', '.join(sorted(cls.supported_actions))
+                           or 'none'))
+        required, optional = cls.action_params.get(action, ({}, {}))
+        params = params or {}
+        for name, kind in required.items():
+            if name not in params:
+                raise exceptions.InvalidParameter(
+                    field='params.' + name,
+                    reason='action %s needs params.%s' % (action, name))
+        for name, value in params.items():
+            kind = required.get(name) or optional.get(name)
+            if kind is None:
+                raise exceptions.InvalidParameter(
+                    field='params.' + name,
+                    reason='action %s takes no parameter %s; it takes: %s'
+                           % (action, name, ', '.join(
+                               sorted(set(required) | set(optional)))
+                              or 'none'))
+            if not isinstance(value, kind) or isinstance(value, bool) and \
+                    kind is not bool:
+                raise exceptions.InvalidParameter(
+                    field='params.' + name,
+                    reason='params.%s of action %s must be a %s' % (
+                        name, action, getattr(kind, '__name__', kind)))
 
     @staticmethod
     def sleep(context, seconds):

@@ -1,0 +1,260 @@
+"""What the Nova and Heat drivers share: keystoneauth sessions by
+credentials, retried and bounded VIM calls, and batched polling.
+
+Credentials: a device carries the id of the Keystone trust its user gave
+servicevm (``trust_id``, made by the API when the request had a Keystone
+token). With ``[vim] credentials = trust`` the driver authenticates as
+``[trustee]`` with that trust, so it acts in the user's project; without a
+trust, or with ``credentials = service``, it uses its own group's
+credentials (``[nova]`` or ``[heat]``).
+
+Batched polling: every device a conductor waits on is polled by one
+background thread per driver and credentials, with one list query per
+cycle, however many devices are waited on.
+"""
+
+import threading
+import time
+
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
+from oslo_log import log as logging
+
+from servicevm.common import exceptions
+from servicevm.drivers.device import base
+
+LOG = logging.getLogger(__name__)
+
+# HTTP statuses worth a retry: the VIM is busy or briefly broken.
+RETRY_STATUSES = (409, 429, 500, 502, 503, 504)
+
+
+def http_status(error):
+    """The HTTP status of a client library's error, or None."""
+    for name in ('http_status', 'code', 'status_code'):
+        value = getattr(error, name, None)
+        if isinstance(value, int):
+            return value
+    response = getattr(error, 'response', None)
+    return getattr(response, 'status_code', None)
+
+
+class Credentials:
+    """keystoneauth sessions, by trust id (None: the service's own)."""
+
+    def __init__(self, conf, group):
+        self.conf = conf
+        self.group = group
+        self._sessions = {}
+        self._lock = threading.Lock()
+
+    def key(self, device):
+        trust_id = device.get('trust_id')
+        if trust_id and self.conf.vim.credentials == 'trust':
+            return trust_id
+        return None
+
+    def session(self, key):
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                if key is None:
+                    auth = ks_loading.load_auth_from_conf_options(
+                        self.conf, self.group)
+                else:
+                    auth = ks_loading.load_auth_from_conf_options(
+                        self.conf, 'trustee', trust_id=key)
+                if auth is None:
+                    raise exceptions.DriverError(
+                        driver=self.group, action='authenticate',
+                        reason='no credentials: set auth_type and its '
+                               'options in [%s]' % (
+                                   'trustee' if key else self.group))
+                session = ks_loading.load_session_from_conf_options(
+                    self.conf, self.group, auth=auth)
+                if len(self._sessions) > 500:
+                    self._sessions.clear()
+                self._sessions[key] = session
+            return session
+
+    def adapter_kwargs(self):
+        """region, interface and endpoint of the group, for clients."""
+        group = getattr(self.conf, self.group)
+        interfaces = group.valid_interfaces or ['public']
+        return {'region_name': group.region_name,
+                'interface': interfaces[0],
+                'endpoint_override': group.endpoint_override,
+                'service_type': group.service_type}
+
+
+class OpenStackDriver(base.DeviceDriver):
+    """Base of the drivers that talk to an OpenStack cloud."""
+
+    group = None
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.credentials = Credentials(conf, self.group)
+        self.options = getattr(conf, self.group)
+        self._slots = threading.BoundedSemaphore(
+            self.options.max_parallel_calls)
+        self._pollers = {}
+        self._lock = threading.Lock()
+        #: VIM calls made, by name (for logs and benchmarks).
+        self.calls = {}
+
+    # ---- calls -----------------------------------------------------------
+
+    def vim_call(self, context, what, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, within the limit of parallel calls,
+        retried with backoff when the failure may pass. Errors come out
+        as DriverError with the VIM's message (not retried again by the
+        conductor)."""
+        delay = self.options.retry_backoff
+        for attempt in range(self.options.call_retries + 1):
+            try:
+                with self._slots:
+                    with self._lock:
+                        self.calls[what] = self.calls.get(what, 0) + 1
+                    return fn(*args, **kwargs)
+            except exceptions.ServiceVMException:
+                raise
+            except Exception as e:
+                status = http_status(e)
+                transient = (status in RETRY_STATUSES or isinstance(
+                    e, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout,
+                        ks_exc.RetriableConnectionFailure)))
+                if not transient or attempt >= self.options.call_retries:
+                    raise exceptions.DriverError(
+                        driver=self.group, action=what,
+                        reason=self.vim_message(e)) from e
+                LOG.warning('%s: %s failed (%s); retrying in %.1fs',
+                            self.group, what, self.vim_message(e), delay)
+                self.sleep(context, delay)
+                delay *= 2
+
+    @staticmethod
+    def vim_message(error):
+        message = getattr(error, 'message', None) or str(error)
+        status = http_status(error)
+        return '%s (HTTP %s)' % (message, status) if status else message
+
+    # ---- batched polling -------------------------------------------------
+
+    def poll(self, context, devices):
+        by_key = {}
+        for device in devices:
+            by_key.setdefault(self.credentials.key(device), []).append(
+                device)
+        result = {}
+        for key, group in by_key.items():
+            result.update(self._poller(key).wait(context, group, self))
+        return result
+
+    def _poller(self, key):
+        with self._lock:
+            poller = self._pollers.get(key)
+            if poller is None:
+                poller = self._pollers[key] = BatchPoller(
+                    self, key, self.options.poll_interval)
+            return poller
+
+    def poll_batch(self, key, devices):
+        """{device id: PollResult} for ``devices`` (all with credentials
+        ``key``) with one VIM query."""
+        raise NotImplementedError()
+
+
+class BatchPoller:
+    """One thread that polls, each cycle with one query, every device
+    some operation is waiting on; waiters get the next cycle's answer."""
+
+    def __init__(self, driver, key, interval):
+        self.driver = driver
+        self.key = key
+        self.interval = interval
+        self._cond = threading.Condition()
+        self._waiting = {}       # device id -> (device, count of waiters)
+        self._results = {}       # device id -> PollResult of last cycle
+        self._errors = {}        # device id -> error of last cycle
+        self._cycle = 0
+        self._polling = False    # a cycle's query is under way
+        self._thread = None
+
+    def wait(self, context, devices, driver):
+        with self._cond:
+            for device in devices:
+                _, n = self._waiting.get(device['id'], (device, 0))
+                self._waiting[device['id']] = (device, n + 1)
+            # A query under way may not cover these devices: the next.
+            target = self._cycle + (2 if self._polling else 1)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True,
+                    name='poll-%s' % driver.group)
+                self._thread.start()
+            self._cond.notify_all()
+        try:
+            interrupt = getattr(context, 'interrupt', None)
+            with self._cond:
+                while self._cycle < target:
+                    if interrupt is not None and interrupt.is_set():
+                        driver.sleep(context, 0)  # raises Interrupted
+                    self._cond.wait(0.1)
+                result = {}
+                for device in devices:
+                    error = self._errors.get(device['id'])
+                    if error is not None:
+                        raise error
+                    result[device['id']] = self._results[device['id']]
+                return result
+        finally:
+            with self._cond:
+                for device in devices:
+                    d, n = self._waiting.get(device['id'], (None, 1))
+                    if n <= 1:
+                        self._waiting.pop(device['id'], None)
+                    else:
+                        self._waiting[device['id']] = (d, n - 1)
+
+    def _run(self):
+        last = 0.0
+        idle_since = time.monotonic()
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    if time.monotonic() - idle_since > 60:
+                        self._thread = None
+                        return
+                    self._cond.wait(1.0)
+                idle_since = time.monotonic()
+            # Keep the cycle rate: at most one query per interval.
+            pause = last + self.interval - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            with self._cond:
+                devices = [d for d, _ in self._waiting.values()]
+                self._polling = True
+            last = time.monotonic()
+            results, errors = {}, {}
+            try:
+                results = self.driver.poll_batch(self.key, devices)
+            except Exception as e:
+                LOG.warning('%s: poll of %d devices failed: %s',
+                            self.driver.group, len(devices), e)
+                errors = {d['id']: e for d in devices}
+            with self._cond:
+                self._results.update(results)
+                for device in devices:
+                    if device['id'] not in results and \
+                            device['id'] not in errors:
+                        errors[device['id']] = exceptions.DriverError(
+                            driver=self.driver.group, action='poll',
+                            reason='no answer for device %s' % device['id'])
+                self._errors = errors
+                for device_id in list(self._results):
+                    if device_id not in self._waiting:
+                        self._results.pop(device_id)
+                self._cycle += 1
+                self._polling = False
+                self._cond.notify_all()
