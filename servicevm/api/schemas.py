@@ -201,6 +201,17 @@ OPERATION_FIELDS = ('id', 'project_id', 'user_id', 'request_id',
                     'started_at', 'finished_at', 'created_at', 'updated_at',
                     'steps')
 
+device_action = {
+    'type': 'object',
+    'properties': {
+        'action': {'type': 'string', 'minLength': 1, 'maxLength': 64},
+        'params': {'type': 'object'},
+        'on_failure': {'type': 'string', 'enum': ['fail_temp', 'rollback']},
+    },
+    'required': ['action'],
+    'additionalProperties': False,
+}
+
 operation_action = {
     'type': 'object',
     'properties': {

@@ -24,6 +24,9 @@ DEVICE_ACTIONS = {
     'update': ((ACTIVE,), PENDING_UPDATE),
     'delete': ((ACTIVE, ERROR, DEAD), PENDING_DELETE),
     'heal': ((DEAD, ERROR), PENDING_HEAL),
+    # A driver action (reboot, resize, scale...): the device is busy as
+    # during an update, as in Octavia.
+    'action': ((ACTIVE, ERROR), PENDING_UPDATE),
 }
 
 # What a pending state resolves to: pending -> (on success, on failure).
@@ -72,11 +75,12 @@ STEP_STATES = (STEP_PENDING, STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
 STEP_UNDO_STATES = (STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
                     STEP_ROLLING_BACK)
 
-OPERATION_KINDS = ('create', 'update', 'delete')
+OPERATION_KINDS = ('create', 'update', 'delete', 'action')
 
 # The device status while an operation of each kind works on it.
 KIND_PENDING = {'create': PENDING_CREATE, 'update': PENDING_UPDATE,
-                'delete': PENDING_DELETE, 'heal': PENDING_HEAL}
+                'delete': PENDING_DELETE, 'heal': PENDING_HEAL,
+                'action': PENDING_UPDATE}
 
 # What a user may do to an operation: action -> (states it may be
 # applied in, state it moves to).

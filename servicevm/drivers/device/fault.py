@@ -35,10 +35,14 @@ from servicevm.common import exceptions
 from servicevm.common import states
 from servicevm.drivers.device import base
 
-ACTIONS = ('create', 'delete', 'update', 'poll')
+ACTIONS = ('create', 'delete', 'update', 'poll', 'reboot', 'shutdown',
+           'start')
 
 
 class FaultDeviceDriver(base.DeviceDriver):
+
+    supported_actions = frozenset(['reboot', 'shutdown', 'start'])
+    action_params = {'reboot': ({}, {'hard': bool})}
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -158,10 +162,27 @@ class FaultDeviceDriver(base.DeviceDriver):
                     state='error', error=spec.get('error', 'fault'))
             else:
                 address = (device.get('kwargs') or {}).get('mgmt_address')
+                off = instance.get('power') == 'off'
                 result[device['id']] = base.PollResult(
-                    state='active', power_state=states.POWER_RUNNING,
+                    state='stopped' if off else 'active',
+                    power_state=(states.POWER_SHUTOFF if off
+                                 else states.POWER_RUNNING),
                     mgmt_address=address)
         return result
+
+    def action(self, context, device, action, params):
+        self._inject(context, device, action)
+        with self._locked():
+            instance = self._find(device['id'])
+            if instance is None:
+                raise exceptions.DriverError(
+                    driver='fault', action=action,
+                    reason='no instance for device %s' % device['id'])
+            instance['power'] = 'off' if action == 'shutdown' else 'on'
+            with open(self._instance_path(device['id']), 'w') as f:
+                json.dump(instance, f)
+            self._journal(dict(instance, event=action))
+        return '%s of %s done' % (action, instance['instance_id'])
 
     def delete(self, context, device):
         self._inject(context, device, 'delete')

@@ -7,10 +7,12 @@ import pecan
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
+from servicevm.common import context as svm_context
 from servicevm.common import exceptions
 from servicevm.common import policy
 from servicevm.conductor import rpcapi
 from servicevm.db import api as db_api
+from servicevm.drivers import loader
 
 CONF = cfg.CONF
 RULE = 'servicevm:device'
@@ -48,6 +50,7 @@ class DeviceEventsController(utils.RestController):
 class DevicesController(utils.RestController):
 
     events = DeviceEventsController()
+    _custom_actions = {'action': ['POST']}
 
     def __init__(self):
         self.dbapi = db_api.get_instance()
@@ -144,6 +147,31 @@ class DevicesController(utils.RestController):
             force=strutils.bool_from_string(params.get('force', '0')))
         if cancelled:
             self.rpcapi.run_operation(ctx, cancelled)
+        self.rpcapi.run_operation(ctx, operation.id)
+        utils.accepted(operation.id)
+        return {'device': device.as_dict(), 'operation_id': operation.id}
+
+    @pecan.expose('json')
+    def action(self, device_id):
+        """POST /v1/devices/{id}/action {"action": ..., "params": {...}}:
+        202 and an operation running one of the device driver's actions;
+        400 naming the supported actions when the driver has no such
+        action or the params do not fit it."""
+        ctx = utils.context()
+        body = utils.body(schemas.device_action)
+        device = self.dbapi.device_get(ctx, device_id)
+        policy.authorize(RULE + ':action', ctx,
+                         {'project_id': device.project_id})
+        # The device's template, even if shared by another project.
+        template = self.dbapi.template_get(
+            svm_context.get_admin_context(), device.template_id)
+        driver = loader.get_device_driver(CONF, template.device_driver)
+        params = body.get('params') or {}
+        driver.check_action(body['action'], params)
+        device, operation, _ = self.dbapi.device_start_operation(
+            ctx, device_id, 'action',
+            params={'action': body['action'], 'params': params},
+            on_failure=body.get('on_failure'))
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)
         return {'device': device.as_dict(), 'operation_id': operation.id}

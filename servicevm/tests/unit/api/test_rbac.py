@@ -40,6 +40,7 @@ NEW_D = {'device': {'name': 'new', 'template_id': '{template}'}}
 NEW_S = {'service_instance': {'name': 'new', 'service_type': 'firewall'}}
 RENAME_T = {'device_template': {'name': 'renamed'}}
 RENAME_D = {'device': {'name': 'renamed'}}
+REBOOT_D = {'action': 'reboot'}
 KWARGS_D = {'device': {'kwargs': {'flavor': 'm1.small'}}}
 RENAME_S = {'service_instance': {'name': 'renamed'}}
 PAUSE_OP = {'action': 'pause'}
@@ -73,6 +74,9 @@ ENDPOINTS = [
     ('PUT', D + '/{device}', RENAME_D,    (200, 200, 200, 404, 403, 404)),
     ('DELETE', D + '/{device}', None,     (202, 202, 202, 404, 403, 404)),
     ('GET', D + '/{device}/events', None, (200, 200, 200, 404, 200, 404)),
+    # The noop driver has no actions: 400 means the policy let it in.
+    ('POST', D + '/{device}/action', REBOOT_D,
+     (400, 400, 400, 404, 403, 404)),
 
     ('GET', S, None,                      (200, 200, 200, 200, 200, 200)),
     ('GET', S + ALL, None,                (200, 200, 403, 403, 403, 403)),
