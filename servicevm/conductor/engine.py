@@ -26,6 +26,7 @@ from sqlalchemy import exc as sa_exc
 
 from servicevm.common import context as svm_context
 from servicevm.common import exceptions
+from servicevm.common import keystone
 from servicevm.common import states
 from servicevm.conductor import steps as plan_steps
 from servicevm.db import api as db_api
@@ -249,7 +250,9 @@ class OperationRunner:
     def _work(self, ctx, operation, device, template):
         if device is None:
             raise exceptions.DeviceNotFound(id=operation.resource_id)
+        trust_id = device.trust_id
         device = device.as_dict()
+        device['trust_id'] = trust_id
         device['template'] = template
         driver = loader.get_device_driver(self.conf,
                                           template['device_driver'])
@@ -477,6 +480,8 @@ class OperationRunner:
             # Paused, cancelled or rolled back while the last step ran:
             # the user's action wins.
             expected_states=(states.OP_PROCESSING,), ends=ends)
+        if ended and device_values is None:
+            keystone.delete_trust(self.conf, work.device.get('trust_id'))
         if ended:
             LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                      operation.kind, operation.resource_type,

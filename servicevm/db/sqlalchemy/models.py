@@ -147,6 +147,9 @@ class Device(Base):
     ready = sa.Column(sa.Boolean, nullable=False, default=False)
     # The operation that holds the device (one at a time), if any.
     operation_id = sa.Column(sa.String(36), nullable=True)
+    # The Keystone trust from the device's user to servicevm, through
+    # which its drivers act in the user's project (never shown by the API).
+    trust_id = sa.Column(sa.String(64), nullable=True)
 
     kwargs = orm.relationship(
         'DeviceArg', cascade='all, delete-orphan', lazy='selectin',

@@ -9,6 +9,7 @@ from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
 from servicevm.common import context as svm_context
 from servicevm.common import exceptions
+from servicevm.common import keystone
 from servicevm.common import policy
 from servicevm.conductor import rpcapi
 from servicevm.db import api as db_api
@@ -95,8 +96,15 @@ class DevicesController(utils.RestController):
         values['user_id'] = ctx.user_id
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
-        device, operation = self.dbapi.device_create(
-            ctx, values, on_failure=values.pop('on_failure', None))
+        if values['project_id'] == ctx.project_id:
+            # The conductor will act in the caller's project through it.
+            values['trust_id'] = keystone.create_trust(CONF, ctx)
+        try:
+            device, operation = self.dbapi.device_create(
+                ctx, values, on_failure=values.pop('on_failure', None))
+        except Exception:
+            keystone.delete_trust(CONF, values.get('trust_id'))
+            raise
         # Cast only once the device and its operation are committed.
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)

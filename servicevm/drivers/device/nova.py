@@ -1,0 +1,381 @@
+"""The Nova device driver: one server per device, through
+python-novaclient on a keystoneauth session.
+
+Template attributes (a device's ``kwargs`` overrides those marked *)::
+
+    image*            image name or id (Glance)
+    flavor*           flavor name or id
+    key_name*         key pair name
+    user_data*        text passed to cloud-init
+    config_drive*     true to attach a config drive
+    metadata*         mapping of server metadata
+    availability_zone*
+    networks          network ids, or "none"; the device's service
+                      contexts add their network_id / port_id
+    mgmt_network      network (id or name) whose address is the device's
+                      management address (default: the first address)
+
+Every server carries the tags ``servicevm``, ``svm-dev-<device id>`` and
+``svm-op-<operation id>``: a create repeated after a crash finds the
+server an earlier run made, and one ``servers/detail`` query filtered by
+the ``servicevm`` tag answers the poll of every device waited on (per
+project). A server in ERROR found by a repeated create is deleted and a
+new one built (a retry after fixing the cause).
+"""
+
+import threading
+
+from keystoneauth1 import adapter as ks_adapter
+from novaclient import client as nova_client
+from novaclient import exceptions as nova_exc
+from oslo_log import log as logging
+from oslo_utils import uuidutils
+
+from servicevm.common import exceptions
+from servicevm.common import states
+from servicevm.drivers.device import base
+from servicevm.drivers.device import openstack
+
+LOG = logging.getLogger(__name__)
+
+TAG = 'servicevm'
+OVERRIDABLE = ('image', 'flavor', 'key_name', 'user_data', 'config_drive',
+               'metadata', 'availability_zone')
+# Nova status -> poll state (a task under way makes any status busy).
+STATES = {'ACTIVE': 'active', 'BUILD': 'building', 'ERROR': 'error',
+          'SHUTOFF': 'stopped', 'PAUSED': 'paused', 'SUSPENDED': 'paused',
+          'DELETED': 'gone', 'SOFT_DELETED': 'gone'}
+POWER = {1: states.POWER_RUNNING, 3: states.POWER_PAUSED,
+         4: states.POWER_SHUTOFF, 7: states.POWER_PAUSED}
+
+
+def device_tag(device_id):
+    return 'svm-dev-%s' % device_id
+
+
+class NovaDeviceDriver(openstack.OpenStackDriver):
+
+    group = 'nova'
+    supported_actions = frozenset([
+        'reboot', 'reset', 'shutdown', 'start', 'resize',
+        'snapshot_create', 'snapshot_delete', 'snapshot_revert',
+        'attach_nic', 'detach_nic'])
+    action_params = {
+        'resize': ({'flavor': str}, {}),
+        'snapshot_create': ({}, {'name': str}),
+        'snapshot_delete': ({'image_id': str}, {}),
+        'snapshot_revert': ({'image_id': str}, {}),
+        'attach_nic': ({}, {'network_id': str, 'port_id': str,
+                            'fixed_ip': str}),
+        'detach_nic': ({'port_id': str}, {}),
+    }
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self._clients = {}
+        self._names = {}
+        self._cache_lock = threading.Lock()
+
+    # ---- clients -----------------------------------------------------------
+
+    def _nova(self, key):
+        with self._cache_lock:
+            client = self._clients.get(key)
+            if client is None:
+                kw = self.credentials.adapter_kwargs()
+                client = nova_client.Client(
+                    self.options.api_microversion,
+                    session=self.credentials.session(key),
+                    region_name=kw['region_name'],
+                    endpoint_type=kw['interface'],
+                    service_type=kw['service_type'],
+                    endpoint_override=kw['endpoint_override'])
+                if len(self._clients) > 500:
+                    self._clients.clear()
+                self._clients[key] = client
+            return client
+
+    def _service(self, key, service_type):
+        kw = self.credentials.adapter_kwargs()
+        return ks_adapter.Adapter(
+            self.credentials.session(key), service_type=service_type,
+            interface=kw['interface'], region_name=kw['region_name'])
+
+    @staticmethod
+    def _attrs(device):
+        attrs = dict((device.get('template') or {}).get('attributes') or {})
+        kwargs = device.get('kwargs') or {}
+        attrs.update({k: kwargs[k] for k in OVERRIDABLE if k in kwargs})
+        return attrs
+
+    def _servers(self, context, key, tag):
+        return self.vim_call(context, 'servers.list',
+                             self._nova(key).servers.list,
+                             search_opts={'tags': tag})
+
+    # ---- names -------------------------------------------------------------
+
+    def _resolve(self, context, key, kind, value, lookup):
+        cache_key = (key, kind, value)
+        with self._cache_lock:
+            if cache_key in self._names:
+                return self._names[cache_key]
+        result = lookup(value)
+        with self._cache_lock:
+            self._names[cache_key] = result
+        return result
+
+    def _image(self, context, key, image):
+        def lookup(value):
+            try:
+                return self.vim_call(context, 'images.find',
+                                     self._nova(key).glance.find_image,
+                                     value).id
+            except exceptions.DriverError as e:
+                raise exceptions.DriverError(
+                    driver='nova', action='create',
+                    reason='image %r: %s' % (value, e)) from e
+        return self._resolve(context, key, 'image', image, lookup)
+
+    def _flavor(self, context, key, flavor):
+        nova = self._nova(key)
+
+        def lookup(value):
+            try:
+                return nova.flavors.get(value).id
+            except nova_exc.NotFound:
+                pass
+            found = [f for f in self.vim_call(context, 'flavors.list',
+                                              nova.flavors.list)
+                     if f.name == value]
+            if not found:
+                raise exceptions.DriverError(
+                    driver='nova', action='create',
+                    reason='no flavor named or with id %r' % value)
+            return found[0].id
+        return self._resolve(context, key, 'flavor', flavor, lookup)
+
+    def _network_name(self, key, network):
+        """The name Nova keys a server's addresses with."""
+        if not uuidutils.is_uuid_like(network):
+            return network
+
+        def lookup(value):
+            reply = self._service(key, 'network').get(
+                '/v2.0/networks/%s' % value, raise_exc=False)
+            if reply.status_code != 200:
+                return value
+            return reply.json()['network']['name']
+        return self._resolve(None, key, 'network', network, lookup)
+
+    # ---- the contract ------------------------------------------------------
+
+    def create(self, context, device):
+        key = self.credentials.key(device)
+        nova = self._nova(key)
+        for server in self._servers(context, key, device_tag(device['id'])):
+            if server.status == 'ERROR' or _task(server) == 'deleting':
+                # A failed build: make room for a new one.
+                self._delete_server(context, nova, server.id)
+                continue
+            return server.id
+        attrs = self._attrs(device)
+        for name in ('image', 'flavor'):
+            if not attrs.get(name):
+                raise exceptions.DriverError(
+                    driver='nova', action='create',
+                    reason='the template has no %s attribute' % name)
+        metadata = {str(k): str(v) for k, v in
+                    (attrs.get('metadata') or {}).items()}
+        metadata['servicevm_device_id'] = device['id']
+        operation_id = getattr(context, 'operation_id', None)
+        tags = [TAG, device_tag(device['id'])]
+        if operation_id:
+            tags.append('svm-op-%s' % operation_id)
+        server = self.vim_call(
+            context, 'servers.create', nova.servers.create,
+            name=device.get('name') or 'svm-%s' % device['id'],
+            image=self._image(context, key, attrs['image']),
+            flavor=self._flavor(context, key, attrs['flavor']),
+            key_name=attrs.get('key_name'),
+            userdata=attrs.get('user_data'),
+            config_drive=bool(attrs.get('config_drive')) or None,
+            meta=metadata,
+            availability_zone=attrs.get('availability_zone'),
+            nics=self._nics(device, attrs), tags=tags)
+        LOG.info('Device %s: server %s requested', device['id'], server.id)
+        return server.id
+
+    @staticmethod
+    def _nics(device, attrs):
+        networks = attrs.get('networks')
+        nics = []
+        if isinstance(networks, list):
+            nics = [{'net-id': n} for n in networks]
+        for ctx in device.get('service_contexts') or []:
+            if ctx.get('port_id'):
+                nics.append({'port-id': ctx['port_id']})
+            elif ctx.get('network_id'):
+                nics.append({'net-id': ctx['network_id']})
+        mgmt = attrs.get('mgmt_network')
+        if mgmt and uuidutils.is_uuid_like(mgmt) and not any(
+                n.get('net-id') == mgmt for n in nics):
+            nics.insert(0, {'net-id': mgmt})
+        return nics or 'none'
+
+    def poll_batch(self, key, devices):
+        servers = {}
+        for server in self._servers(None, key, TAG):
+            device_id = (server.metadata or {}).get('servicevm_device_id')
+            servers.setdefault(device_id, []).append(server)
+        return {d['id']: self._poll_one(key, d, servers.get(d['id'], []))
+                for d in devices}
+
+    def _poll_one(self, key, device, servers):
+        if not servers:
+            return base.PollResult(state='gone')
+        chosen = [s for s in servers if s.id == device.get('instance_id')]
+        server = (chosen or servers)[0]
+        state = STATES.get(server.status, 'building')
+        if _task(server) and state != 'error':
+            state = 'building'
+        fault = getattr(server, 'fault', None) or {}
+        flavor = getattr(server, 'flavor', None) or {}
+        return base.PollResult(
+            state=state,
+            power_state=POWER.get(getattr(server, 'OS-EXT-STS:power_state',
+                                          None), states.POWER_UNKNOWN),
+            mgmt_address=self._mgmt_address(key, device, server),
+            error=(fault.get('message') or 'the server is in ERROR'
+                   if state == 'error' else None),
+            usage={'vcpus': flavor.get('vcpus'),
+                   'memory_mb': flavor.get('ram'),
+                   'disk_gb': flavor.get('disk')} if flavor else {},
+            details={'server_id': server.id, 'status': server.status,
+                     'task_state': _task(server)})
+
+    def _mgmt_address(self, key, device, server):
+        addresses = getattr(server, 'addresses', None) or {}
+        mgmt = self._attrs(device).get('mgmt_network')
+        if mgmt:
+            entries = addresses.get(self._network_name(key, mgmt)) or []
+        else:
+            entries = next(iter(addresses.values()), [])
+        for entry in entries:
+            if entry.get('version', 4) == 4:
+                return entry.get('addr')
+        return entries[0].get('addr') if entries else None
+
+    def delete(self, context, device):
+        key = self.credentials.key(device)
+        nova = self._nova(key)
+        ids = {s.id for s in self._servers(context, key,
+                                           device_tag(device['id']))}
+        if device.get('instance_id'):
+            ids.add(device['instance_id'])
+        for server_id in ids:
+            self._delete_server(context, nova, server_id)
+
+    def _delete_server(self, context, nova, server_id):
+        try:
+            self.vim_call(context, 'servers.delete', nova.servers.delete,
+                          server_id)
+        except exceptions.DriverError as e:
+            if isinstance(e.__cause__, nova_exc.NotFound):
+                return
+            raise
+
+    # ---- actions -----------------------------------------------------------
+
+    def action(self, context, device, action, params):
+        key = self.credentials.key(device)
+        nova = self._nova(key)
+        server_id = device.get('instance_id')
+        server = self.vim_call(context, 'servers.get', nova.servers.get,
+                               server_id)
+        status = server.status
+        if action in ('reboot', 'reset'):
+            self.vim_call(context, 'servers.reboot', nova.servers.reboot,
+                          server_id, 'HARD' if action == 'reset' else 'SOFT')
+        elif action == 'shutdown':
+            if status == 'SHUTOFF':
+                return 'already shut off'
+            self.vim_call(context, 'servers.stop', nova.servers.stop,
+                          server_id)
+        elif action == 'start':
+            if status == 'ACTIVE':
+                return 'already running'
+            self.vim_call(context, 'servers.start', nova.servers.start,
+                          server_id)
+        elif action == 'resize':
+            return self._resize(context, key, nova, server, params['flavor'])
+        elif action == 'snapshot_create':
+            name = params.get('name') or 'svm-%s-snapshot' % device['id']
+            image_id = self.vim_call(context, 'servers.create_image',
+                                     nova.servers.create_image, server_id,
+                                     name)
+            return 'snapshot %s (image %s)' % (name, image_id)
+        elif action == 'snapshot_delete':
+            reply = self.vim_call(
+                context, 'images.delete',
+                self._service(key, 'image').delete,
+                '/v2/images/%s' % params['image_id'], raise_exc=False)
+            if reply.status_code not in (204, 404):
+                raise exceptions.DriverError(
+                    driver='nova', action=action, reason='Glance answered '
+                    '%s: %s' % (reply.status_code, reply.text[:200]))
+            return 'image %s deleted' % params['image_id']
+        elif action == 'snapshot_revert':
+            self.vim_call(context, 'servers.rebuild', nova.servers.rebuild,
+                          server_id, params['image_id'])
+        elif action == 'attach_nic':
+            if not (params.get('network_id') or params.get('port_id')):
+                raise exceptions.InvalidParameter(
+                    field='params.network_id',
+                    reason='attach_nic needs params.network_id or '
+                           'params.port_id')
+            iface = self.vim_call(
+                context, 'servers.interface_attach',
+                nova.servers.interface_attach, server_id,
+                params.get('port_id'), params.get('network_id'),
+                params.get('fixed_ip'))
+            return 'port %s attached' % getattr(iface, 'port_id', '?')
+        elif action == 'detach_nic':
+            self.vim_call(context, 'servers.interface_detach',
+                          nova.servers.interface_detach, server_id,
+                          params['port_id'])
+            return 'port %s detached' % params['port_id']
+        else:
+            return super().action(context, device, action, params)
+        return '%s of server %s requested' % (action, server_id)
+
+    def _resize(self, context, key, nova, server, flavor):
+        """Resize, then confirm it once Nova waits for the confirmation."""
+        flavor_id = self._flavor(context, key, flavor)
+        if server.status != 'VERIFY_RESIZE':
+            self.vim_call(context, 'servers.resize', nova.servers.resize,
+                          server.id, flavor_id)
+        deadline = self.conf.conductor.device_timeout
+        waited = 0.0
+        while True:
+            server = self.vim_call(context, 'servers.get', nova.servers.get,
+                                   server.id)
+            if server.status == 'VERIFY_RESIZE':
+                self.vim_call(context, 'servers.confirm_resize',
+                              nova.servers.confirm_resize, server.id)
+                return 'resized to flavor %s' % flavor
+            if server.status == 'ERROR':
+                fault = getattr(server, 'fault', None) or {}
+                raise exceptions.DriverError(
+                    driver='nova', action='resize',
+                    reason=fault.get('message') or 'the server is in ERROR')
+            if waited > deadline:
+                raise exceptions.DriverError(
+                    driver='nova', action='resize',
+                    reason='no VERIFY_RESIZE after %d s' % deadline)
+            self.sleep(context, self.options.poll_interval)
+            waited += self.options.poll_interval
+
+
+def _task(server):
+    return getattr(server, 'OS-EXT-STS:task_state', None)
