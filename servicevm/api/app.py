@@ -74,7 +74,8 @@ def setup_app(conf=None):
         request_cls=Request,
     )
     if conf.auth_strategy == 'keystone':
-        app = auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+        app = middleware.PublicRoutes(
+            auth_token.AuthProtocol(app, {'oslo_config_config': conf}), app)
     else:
         LOG.warning('auth_strategy is noauth: the API trusts X-User-Id, '
                     'X-Project-Id and X-Roles as sent, and a request '

@@ -118,3 +118,20 @@ class NoAuth:
         headers['X-Roles'] = ','.join(svm_context.expand_roles(roles))
         headers['X-Identity-Status'] = 'Confirmed'
         return request.get_response(self.application)
+
+
+class PublicRoutes:
+    """Version discovery (``/`` and ``/v1``) answers without a token, as
+    in Nova and Ironic; every other path goes through ``protected``."""
+
+    ROUTES = ('', '/', '/v1', '/v1/')
+
+    def __init__(self, protected, public):
+        self.protected = protected
+        self.public = public
+
+    def __call__(self, environ, start_response):
+        if (environ.get('PATH_INFO', '') in self.ROUTES and
+                environ.get('REQUEST_METHOD') in ('GET', 'HEAD')):
+            return self.public(environ, start_response)
+        return self.protected(environ, start_response)

@@ -26,6 +26,14 @@ class TestKeystoneStrategy(base.DBTestCase):
         self.assertTrue(error['request_id'])
         self.assertIn('WWW-Authenticate', response.headers)
 
+    def test_version_discovery_needs_no_token(self):
+        for path in ('/', '/v1'):
+            response = self.app.get(path, status='*')
+            self.assertEqual(200, response.status_int, path)
+        # ... but nothing below it.
+        self.assertEqual(401, self.app.get('/v1/operations',
+                                           status='*').status_int)
+
     def test_identity_headers_alone_are_not_trusted(self):
         response = self.app.get(
             '/v1/devices', headers=base.headers(base.ADMIN), status='*')
