@@ -197,6 +197,11 @@ class WaitAction(Step):
         work.final_values = {'power_state': result.power_state}
         if result.mgmt_address:
             work.final_values['mgmt_address'] = result.mgmt_address
+        members = result.details.get('instance_ids')
+        if members is not None:
+            # A scaled group: which VMs it has now.
+            return '%s: %s; members now: %s' % (
+                action, result.state, members)
         return '%s: %s' % (action, result.state)
 
     def check(self, ctx, work):
