@@ -29,6 +29,7 @@ from keystoneauth1 import adapter as ks_adapter
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
 from oslo_log import log as logging
+from oslo_utils import strutils
 from oslo_utils import uuidutils
 
 from servicevm.common import exceptions
@@ -109,9 +110,10 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         return attrs
 
     def _servers(self, context, key, tag):
+        # limit=-1: every page (Nova answers at most [api] max_limit).
         return self.vim_call(context, 'servers.list',
                              self._nova(key).servers.list,
-                             search_opts={'tags': tag})
+                             search_opts={'tags': tag}, limit=-1)
 
     # ---- names -------------------------------------------------------------
 
@@ -142,9 +144,11 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
 
         def lookup(value):
             try:
-                return nova.flavors.get(value).id
-            except nova_exc.NotFound:
-                pass
+                return self.vim_call(context, 'flavors.get',
+                                     nova.flavors.get, value).id
+            except exceptions.DriverError as e:
+                if not isinstance(e.__cause__, nova_exc.NotFound):
+                    raise
             found = [f for f in self.vim_call(context, 'flavors.list',
                                               nova.flavors.list)
                      if f.name == value]
@@ -164,9 +168,15 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             reply = self._service(key, 'network').get(
                 '/v2.0/networks/%s' % value, raise_exc=False)
             if reply.status_code != 200:
-                return value
+                raise _Unknown()
             return reply.json()['network']['name']
-        return self._resolve(None, key, 'network', network, lookup)
+        try:
+            return self._resolve(None, key, 'network', network, lookup)
+        except Exception as e:
+            # Not cached: the next poll asks Neutron again.
+            LOG.warning('Name of network %s unknown for now: %s', network,
+                        type(e).__name__)
+            return network
 
     # ---- the contract ------------------------------------------------------
 
@@ -199,7 +209,8 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             flavor=self._flavor(context, key, attrs['flavor']),
             key_name=attrs.get('key_name'),
             userdata=attrs.get('user_data'),
-            config_drive=bool(attrs.get('config_drive')) or None,
+            config_drive=strutils.bool_from_string(
+                attrs.get('config_drive')) or None,
             meta=metadata,
             availability_zone=attrs.get('availability_zone'),
             nics=self._nics(device, attrs), tags=tags)
@@ -352,7 +363,13 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
     def _resize(self, context, key, nova, server, flavor):
         """Resize, then confirm it once Nova waits for the confirmation."""
         flavor_id = self._flavor(context, key, flavor)
-        if server.status != 'VERIFY_RESIZE':
+        if (getattr(server, 'flavor', None) or {}).get(
+                'original_name') == flavor and server.status == 'ACTIVE':
+            return 'already of flavor %s' % flavor
+        # Repeated after a crash: a resize under way is waited for.
+        busy = (server.status in ('RESIZE', 'VERIFY_RESIZE') or
+                (_task(server) or '').startswith('resize'))
+        if not busy:
             self.vim_call(context, 'servers.resize', nova.servers.resize,
                           server.id, flavor_id)
         deadline = self.conf.conductor.device_timeout
@@ -375,6 +392,10 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
                     reason='no VERIFY_RESIZE after %d s' % deadline)
             self.sleep(context, self.options.poll_interval)
             waited += self.options.poll_interval
+
+
+class _Unknown(Exception):
+    pass
 
 
 def _task(server):

@@ -234,6 +234,9 @@ class BatchPoller:
                 time.sleep(pause)
             with self._cond:
                 devices = [d for d, _ in self._waiting.values()]
+                if not devices:
+                    # They left during the pause: no query for nobody.
+                    continue
                 self._polling = True
             last = time.monotonic()
             results, errors = {}, {}
