@@ -76,6 +76,9 @@ def create_trust(conf, context):
                 'trustee_user_id': trustee_id,
                 'project_id': context.project_id,
                 'impersonation': True,
+                # Heat makes its own trust from ours for a stack's
+                # deferred work.
+                'allow_redelegation': True,
                 'roles': roles}})
         trust_id = reply.json()['trust']['id']
     except ks_exc.ClientException as e:

@@ -13,7 +13,6 @@ from servicevm.conf import vim
 CONF = cfg.CONF
 
 default.register_opts(CONF)
-vim.register_opts(CONF)
 api.register_opts(CONF)
 conductor.register_opts(CONF)
 database.register_opts(CONF)

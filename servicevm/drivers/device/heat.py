@@ -131,14 +131,12 @@ def vdus_template(vdus, scaling=None, prefix='svm'):
                                'properties': server}
             ids.append({'get_resource': name})
     outputs = {'instance_ids': {
-        'description': 'The ids of the servers',
         'value': {'list_concat': ids} if scaling else ids}}
     mgmt_networks = vdus[mgmt].get('networks') or []
     if mgmt_networks:
         member = ([mgmt, 'resource.0.networks'] if scaling
                   else [mgmt, 'networks'])
         outputs['mgmt_address'] = {
-            'description': 'The management address',
             'value': {'get_attr': member + [mgmt_networks[0], 0]}}
     template = {'heat_template_version': HOT_VERSION,
                 'description': 'servicevm device %s' % prefix,
@@ -154,14 +152,9 @@ def vdus_template(vdus, scaling=None, prefix='svm'):
 
 def map_status(status, reason=None):
     """(state, error) of the conductor for a Heat stack status."""
-    if not status:
+    if not status or status == 'DELETE_COMPLETE':
         return 'gone', None
     action, _, result = status.partition('_')
-    if action == 'DELETE':
-        if result == 'COMPLETE':
-            return 'gone', None
-        if result == 'IN_PROGRESS':
-            return 'building', None
     if result == 'FAILED':
         return 'error', '%s: %s' % (status, reason or 'no reason given')
     if result == 'IN_PROGRESS' or action == 'INIT':
@@ -216,7 +209,8 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
     def vim_message(error):
         if isinstance(error, heat_exc.HTTPException):
             detail = (getattr(error, 'error', None) or {}).get('error') or {}
-            message = detail.get('message') or str(error)
+            message = (detail.get('message') or error.message or
+                       type(error).__name__)
             code = error.code if isinstance(error.code, int) else None
             return '%s (HTTP %s)' % (message, code) if code else message
         return openstack.OpenStackDriver.vim_message(error)
@@ -232,20 +226,19 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
 
     @staticmethod
     def _reuse(stack):
-        """The id of an existing stack of the device's name, or None when
-        a new one may be made."""
-        status = getattr(stack, 'stack_status', None) or ''
-        if stack is None or status == 'DELETE_COMPLETE':
+        """The id of the stack of the device's name, or None when a new
+        one may be made."""
+        status = getattr(stack, 'stack_status', None)
+        if status in (None, 'DELETE_COMPLETE'):
             return None
-        if status == 'DELETE_IN_PROGRESS':
-            raise exceptions.DriverTransientError(
-                driver='heat', action='create stack',
-                reason='stack %s is still being deleted' % stack.stack_name)
-        if status == 'DELETE_FAILED':
-            raise exceptions.DriverError(
-                driver='heat', action='create stack',
-                reason='stack %s failed to delete (%s); delete it first'
-                       % (stack.stack_name, stack.stack_status_reason))
+        if status.startswith('DELETE_'):
+            error = (exceptions.DriverTransientError
+                     if status == 'DELETE_IN_PROGRESS'
+                     else exceptions.DriverError)
+            raise error(driver='heat', action='create stack',
+                        reason='the stack %s of an earlier create is %s (%s)'
+                               % (stack.stack_name, status,
+                                  stack.stack_status_reason or 'deleting'))
         return stack.id
 
     def _stack_fields(self, device):
@@ -264,9 +257,8 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
                            'template) or vdus')
         parameters = dict(attrs.get('parameters') or {})
         parameters.update(kwargs.get('parameters') or {})
-        count = kwargs.get('count', parameters.get('count'))
-        if count is None and scaling:
-            count = scaling['desired']
+        count = kwargs.get('count', parameters.get(
+            'count', scaling['desired'] if scaling else None))
         if count is not None:
             if scaling and not (_is_int(count) and
                                 scaling['min'] <= count <= scaling['max']):
@@ -309,10 +301,14 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
             client.stacks.list(tags=TAG, filters={'show_hidden': False})))
         by_id = {s.id: s for s in stacks}
         by_name = {s.stack_name: s for s in stacks}
+        now = time.monotonic()
         with self._cache_lock:
             cache = self._outputs.setdefault(key, {})
             for stack_id in [s for s in cache if s not in by_id]:
                 del cache[stack_id]
+            for stack_id in [s for s, p in self._pending.items()
+                             if p[2] < now]:
+                del self._pending[stack_id]
         result = {}
         for device in devices:
             if device.get('instance_id'):
@@ -330,13 +326,11 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
         state, error = map_status(
             status, getattr(stack, 'stack_status_reason', None))
         with self._cache_lock:
-            pending = self._pending.get(stack.id)
-            if pending is not None:
-                if pending[:2] == (status, updated) and \
-                        time.monotonic() < pending[2]:
-                    state, error = 'building', None
-                else:
-                    del self._pending[stack.id]
+            # Asked to update, but not showing it yet (see UPDATE_GRACE).
+            if self._pending.get(stack.id, ())[:2] == (status, updated):
+                state, error = 'building', None
+            else:
+                self._pending.pop(stack.id, None)
         result = base.PollResult(
             state=state, error=error,
             power_state={'active': states.POWER_RUNNING,
@@ -378,10 +372,10 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
             except heat_exc.HTTPNotFound:
                 return      # already gone
             except heat_exc.HTTPConflict:
+                # Busy (retried), unless it is being deleted already.
                 stack = self._find(client, ref)
-                if stack is not None and not stack.stack_status.startswith(
-                        'DELETE_'):
-                    raise   # busy: retried
+                if stack and not stack.stack_status.startswith('DELETE_'):
+                    raise
         self.vim_call(context, 'delete stack', delete)
 
     def _update_stack(self, context, device, parameters, what,

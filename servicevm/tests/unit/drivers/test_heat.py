@@ -7,6 +7,7 @@ import types
 
 import fixtures
 from heatclient import exc as heat_exc
+from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 import yaml
 
@@ -177,6 +178,24 @@ class TestHotFromVdus(base.TestCase):
                          heat.check_scaling({'min': 1, 'max': 2}))
 
 
+class TestClient(base.TestCase):
+
+    def test_client_on_the_group_session(self):
+        self.config(region_name='R1', endpoint_override='http://heat:8004',
+                    group='heat')
+        driver = heat.HeatDeviceDriver(CONF)
+        session = ks_session.Session()
+        sessions = self.useFixture(fixtures.MockPatchObject(
+            driver.credentials, 'session', return_value=session)).mock
+        http = driver._client('trust-1').http_client
+        sessions.assert_called_once_with('trust-1')
+        self.assertIs(session, http.session)
+        self.assertEqual(('orchestration', 'public', 'R1',
+                          'http://heat:8004'),
+                         (http.service_type, http.interface,
+                          http.region_name, http.endpoint_override))
+
+
 class HeatTestCase(base.TestCase):
 
     def setUp(self):
@@ -237,26 +256,26 @@ class TestCreate(HeatTestCase):
         self.assertEqual(1, len(self.stacks.names('create')))
 
     def test_create_whose_answer_was_lost(self):
-        # The stack appears between the lookup and the create (an earlier
-        # try made it): Heat's 409 leads to it.
-        made = []
-        real_get = self.stacks.get
+        # The lookup misses a stack an earlier try made (its answer was
+        # lost): Heat's 409 on the create leads to it.
+        existing = self.stacks.add('svm-d1')
+        real_get, looked = self.stacks.get, []
 
         def get(ref, resolve_outputs=True):
-            if not made:
-                made.append(self.stacks.add('svm-d1'))
+            if not looked:
+                looked.append(ref)
                 raise heat_exc.HTTPNotFound()
             return real_get(ref, resolve_outputs)
         self.stacks.get = get
-        self.assertEqual(made[0].id if made else None,
-                         self.driver.create(None, device()) and made[0].id)
-        self.assertEqual(made[0].id, self.driver.create(None, device()))
+        self.assertEqual(existing.id, self.driver.create(None, device()))
+        self.assertEqual(1, len(self.stacks.names('create')))
 
     def test_create_while_the_old_stack_is_deleted(self):
         self.stacks.add('svm-d1', 'DELETE_IN_PROGRESS')
         e = self.assertRaises(exceptions.DriverTransientError,
                               self.driver.create, None, device())
-        self.assertIn('still being deleted', str(e))
+        self.assertIn('svm-d1 of an earlier create is DELETE_IN_PROGRESS',
+                      str(e))
         self.assertEqual([], self.stacks.names('create'))
 
     def test_heat_message_reaches_the_user(self):
@@ -282,10 +301,10 @@ class TestPoll(HeatTestCase):
 
     def test_status_mapping(self):
         cases = {
-            'CREATE_IN_PROGRESS': ('building', None),
-            'UPDATE_IN_PROGRESS': ('building', None),
-            'ROLLBACK_IN_PROGRESS': ('building', None),
-            'DELETE_IN_PROGRESS': ('building', None),
+            'CREATE_IN_PROGRESS': ('building', 'unknown'),
+            'UPDATE_IN_PROGRESS': ('building', 'unknown'),
+            'ROLLBACK_IN_PROGRESS': ('building', 'unknown'),
+            'DELETE_IN_PROGRESS': ('building', 'unknown'),
             'CREATE_COMPLETE': ('active', 'running'),
             'UPDATE_COMPLETE': ('active', 'running'),
             'RESUME_COMPLETE': ('active', 'running'),
@@ -475,6 +494,13 @@ class TestScale(HeatTestCase):
         self.assertEqual('building', poll(None, [self.device])['d1'].state)
         self.stack.stack_status = 'UPDATE_COMPLETE'
         self.assertEqual('active', poll(None, [self.device])['d1'].state)
+
+    def test_pending_update_believed_after_the_grace(self):
+        self.useFixture(fixtures.MockPatch(
+            'servicevm.drivers.device.heat.UPDATE_GRACE', -1))
+        self.driver.action(None, self.device, 'scale', {'count': 2})
+        self.assertEqual('active', self.driver.poll_batch(
+            None, [self.device])['d1'].state)
 
     def test_update_refused(self):
         def update(ref, **fields):
