@@ -85,9 +85,10 @@ class DeviceDriver(metaclass=abc.ABCMeta):
             reason='not supported')
 
     @classmethod
-    def check_action(cls, action, params):
+    def check_action(cls, action, params, template=None):
         """Raise InvalidParameter (naming the field) unless ``action`` is
-        supported and ``params`` has what it needs."""
+        supported and ``params`` has what it needs (and, given the
+        device's ``template`` dict, fits it)."""
         if action not in cls.supported_actions:
             raise exceptions.InvalidParameter(
                 field='action',

@@ -408,9 +408,15 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
         if parameters:
             self._update_stack(context, device, parameters, 'update stack')
 
-    def action(self, context, device, action, params):
-        self.check_action(action, params)
-        scaling = check_scaling(_attributes(device).get('scaling'))
+    @classmethod
+    def check_action(cls, action, params, template=None):
+        super().check_action(action, params, template)
+        if template is not None:
+            cls._check_count(template.get('attributes') or {}, params)
+
+    @staticmethod
+    def _check_count(attributes, params):
+        scaling = check_scaling(attributes.get('scaling'))
         if scaling is None:
             raise exceptions.InvalidParameter(
                 field='action',
@@ -424,6 +430,11 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
                 reason='params.count must be between %d and %d (the scaling '
                        'bounds of the device\'s template), not %d' % (
                            scaling['min'], scaling['max'], count))
+        return count
+
+    def action(self, context, device, action, params):
+        self.check_action(action, params)
+        count = self._check_count(_attributes(device), params)
         stack = self._update_stack(context, device, {'count': count},
                                    'scale stack', outputs=True)
         before = _flatten(_outputs(stack).get('instance_ids'))

@@ -99,14 +99,15 @@ class TestHeatDevices(base.CloudTestCase):
         self.assertEqual('COMPLETED', operation['state'], operation)
         self.assertEqual(1, len(self.stack_servers(stack)))
 
-        # Beyond the template's bounds: refused, nothing changes.
-        operation = self.scale(device['id'], 5)
-        self.assertEqual('FAILED_TEMP', operation['state'])
-        self.assertIn('count', operation['error'])
-        self.operation_action(operation['id'], 'rollback', 202,
-                              persona='demo1')
-        self.wait_operation(operation['id'], 'ROLLED_BACK')
-        self.wait_for_device(device['id'], 'ACTIVE', persona='demo1')
+        # Beyond the template's bounds: refused at once, nothing starts.
+        response = self.request(
+            'POST', '/v1/devices/%s/action' % device['id'], persona='demo1',
+            body={'action': 'scale', 'params': {'count': 5}})
+        self.assertEqual(400, response.status_code, response.text)
+        self.assertEqual('params.count',
+                         response.json()['errors'][0]['field'])
+        self.assertEqual('ACTIVE', self.wait_for_device(
+            device['id'], 'ACTIVE', persona='demo1')['status'])
         self.delete_and_check_gone(device['id'], grown)
 
     def test_failed_stack_rolled_back_leaves_nothing(self):

@@ -175,7 +175,8 @@ class DevicesController(utils.RestController):
             svm_context.get_admin_context(), device.template_id)
         driver = loader.get_device_driver(CONF, template.device_driver)
         params = body.get('params') or {}
-        driver.check_action(body['action'], params)
+        driver.check_action(body['action'], params,
+                            template=template.as_dict())
         device, operation, _ = self.dbapi.device_start_operation(
             ctx, device_id, 'action',
             params={'action': body['action'], 'params': params},
