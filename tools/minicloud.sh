@@ -26,6 +26,8 @@ VENV="${MC_DIR}/venv"
 ETC="${MC_DIR}/etc"
 LOG_DIR="${MC_DIR}/log"
 RUN_DIR="${MC_DIR}/run"
+# The working directory of every service process, by which stop finds them.
+PROC_CWD="${RUN_DIR}/cwd"
 DATA_DIR="${MC_DIR}/data"
 ENV_JSON="${MC_DIR}/env.json"
 ENV_SH="${MC_DIR}/env.sh"
@@ -47,18 +49,20 @@ PACKAGES=(
     python-heatclient
 )
 
-# Ports: all on 127.0.0.1, away from the usual ones and from servicevm's
-# test servers (PostgreSQL 25432, RabbitMQ 25672/25673, epmd 24369).
-KEYSTONE_PORT="${MINICLOUD_KEYSTONE_PORT:-35000}"
-NOVA_PORT="${MINICLOUD_NOVA_PORT:-38774}"
-PLACEMENT_PORT="${MINICLOUD_PLACEMENT_PORT:-38778}"
-GLANCE_PORT="${MINICLOUD_GLANCE_PORT:-39292}"
-HEAT_PORT="${MINICLOUD_HEAT_PORT:-38004}"
-NEUTRON_PORT="${MINICLOUD_NEUTRON_PORT:-39696}"
-PG_PORT="${MINICLOUD_PG_PORT:-35432}"
-RABBIT_PORT="${MINICLOUD_RABBIT_PORT:-35672}"
-RABBIT_DIST_PORT="${MINICLOUD_RABBIT_DIST_PORT:-35673}"
-EPMD_PORT="${MINICLOUD_EPMD_PORT:-34369}"
+# Ports: all on 127.0.0.1, away from the usual ones, from servicevm's test
+# servers (PostgreSQL 25432, RabbitMQ 25672/25673, epmd 24369) and below
+# Linux's ephemeral range (32768-60999): a listener there can fail with
+# EADDRINUSE when some outgoing connection happens to hold the port.
+KEYSTONE_PORT="${MINICLOUD_KEYSTONE_PORT:-15000}"
+NOVA_PORT="${MINICLOUD_NOVA_PORT:-18774}"
+PLACEMENT_PORT="${MINICLOUD_PLACEMENT_PORT:-18778}"
+GLANCE_PORT="${MINICLOUD_GLANCE_PORT:-19292}"
+HEAT_PORT="${MINICLOUD_HEAT_PORT:-18004}"
+NEUTRON_PORT="${MINICLOUD_NEUTRON_PORT:-19696}"
+PG_PORT="${MINICLOUD_PG_PORT:-15432}"
+RABBIT_PORT="${MINICLOUD_RABBIT_PORT:-16672}"
+RABBIT_DIST_PORT="${MINICLOUD_RABBIT_DIST_PORT:-16673}"
+EPMD_PORT="${MINICLOUD_EPMD_PORT:-14369}"
 RABBIT_NODENAME="minicloud@localhost"
 
 # Test-only credentials.
@@ -156,11 +160,11 @@ backend() {
         SERVICEVM_RABBIT_DIST_PORT="${RABBIT_DIST_PORT}" \
         SERVICEVM_EPMD_PORT="${EPMD_PORT}" \
         SERVICEVM_RABBIT_NODENAME="${RABBIT_NODENAME}" \
-        bash "${REPO_ROOT}/tools/${script}.sh" "$@"
+        bash "${REPO_ROOT}/tools/${script}.sh" "$@" 9>&-
 }
 
 psql_cloud() {
-    PGPASSWORD="${DB_CREDS#*:}" PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 \
+    PGPASSWORD="${DB_CREDS#*:}" PGCONNECT_TIMEOUT=10 PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 \
         -h 127.0.0.1 -p "${PG_PORT}" -U "${DB_CREDS%%:*}" -d servicevm "$@"
 }
 
@@ -168,8 +172,17 @@ DATABASES=(keystone placement glance nova_api nova nova_cell0 neutron heat)
 NEW_DATABASES=()
 
 ensure_databases() {
-    local db exists
+    # The databases live as long as data/ (Keystone keys, Nova's node
+    # identity...): when data/ is new, leftover databases (e.g. a PostgreSQL
+    # that postgres.sh kept in /tmp) are dropped first.
+    local db exists marker="${DATA_DIR}/databases.created"
     NEW_DATABASES=()
+    if [[ ! -f "${marker}" ]]; then
+        for db in "${DATABASES[@]}"; do
+            psql_cloud -c "DROP DATABASE IF EXISTS ${db} WITH (FORCE)" \
+                || die "cannot drop database ${db}" none
+        done
+    fi
     for db in "${DATABASES[@]}"; do
         exists="$(psql_cloud -tA -c "SELECT 1 FROM pg_database WHERE datname = '${db}'")" \
             || die "cannot query PostgreSQL on port ${PG_PORT}"
@@ -178,6 +191,7 @@ ensure_databases() {
             NEW_DATABASES+=("${db}")
         fi
     done
+    touch "${marker}"
 }
 
 # -- the venv -------------------------------------------------------------------
@@ -258,11 +272,12 @@ EOF
 }
 
 common_default() {
-    # [DEFAULT] lines every service shares; $1 is the log file name.
+    # [DEFAULT] lines every service shares. No log_file: each process logs
+    # to its stderr, which launch() appends to log/<service>.log (one file
+    # per process even where several share a config file).
     cat <<EOF
-log_file = ${LOG_DIR}/$1.log
 debug = false
-use_stderr = false
+use_stderr = true
 transport_url = $(transport_url)
 graceful_shutdown_timeout = 5
 EOF
@@ -278,9 +293,8 @@ write_configs() {
 
     cat >"${ETC}/keystone/keystone.conf" <<EOF
 [DEFAULT]
-log_file = ${LOG_DIR}/keystone.log
 debug = false
-use_stderr = false
+use_stderr = true
 [database]
 connection = $(db_url keystone)
 [token]
@@ -298,9 +312,8 @@ EOF
     {
         cat <<EOF
 [DEFAULT]
-log_file = ${LOG_DIR}/placement.log
 debug = false
-use_stderr = false
+use_stderr = true
 [api]
 auth_strategy = keystone
 [placement_database]
@@ -312,7 +325,7 @@ EOF
     {
         cat <<EOF
 [DEFAULT]
-$(common_default glance)
+$(common_default)
 enabled_backends = fs:file
 worker_self_reference_url = http://127.0.0.1:${GLANCE_PORT}
 image_cache_dir = ${DATA_DIR}/glance/cache
@@ -341,14 +354,18 @@ EOF
     {
         cat <<EOF
 [DEFAULT]
-$(common_default nova)
+$(common_default)
 host = ${COMPUTE_HOST}
 my_ip = 127.0.0.1
 state_path = ${DATA_DIR}/nova
 instances_path = ${DATA_DIR}/nova/instances
-compute_driver = fake.FakeDriver
+# FakeDriver's node uuid is random per process ("Duplicate compute node
+# record" on a restart); this one keeps it in state_path/compute_id.
+compute_driver = fake.FakeDriverWithoutFakeNodes
 vif_plugging_is_fatal = false
 vif_plugging_timeout = 0
+# One compute host: a resize stays on it.
+allow_resize_to_same_host = true
 [api]
 auth_strategy = keystone
 [api_database]
@@ -386,7 +403,7 @@ EOF
     {
         cat <<EOF
 [DEFAULT]
-$(common_default neutron)
+$(common_default)
 state_path = ${DATA_DIR}/neutron
 api_paste_config = ${VENV}/etc/neutron/api-paste.ini
 auth_strategy = keystone
@@ -432,11 +449,14 @@ EOF
     {
         cat <<EOF
 [DEFAULT]
-$(common_default heat)
+$(common_default)
 num_engine_workers = 1
 region_name_for_services = RegionOne
 deferred_auth_method = trusts
 max_stacks_per_tenant = 10000
+# A server that fails to build fails its stack at once (default: 5
+# retries, about 90 s with the fake driver's NoValidHost).
+action_retry_limit = 0
 [database]
 connection = $(db_url heat)
 [paste_deploy]
@@ -517,7 +537,7 @@ sync_databases() {
         fi
         # This script again, to bound each migration in time.
         timeout "${DBSYNC_TIMEOUT}" bash "${BASH_SOURCE[0]}" _sync "${svc}" \
-            >"${LOG_DIR}/dbsync-${svc}.log" 2>&1 &
+            >"${LOG_DIR}/dbsync-${svc}.log" 2>&1 9>&- &
         pids+=($!)
         names+=("${svc}")
     done
@@ -553,14 +573,15 @@ pid_of() {
 }
 
 is_ours() {
-    local cmd
-    cmd="$({ tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true)"
-    [[ "${cmd}" == *"${VENV}/bin/"* ]]
+    # Started by launch() for this state dir, recognised by its working
+    # directory: gunicorn and the oslo services rewrite their command line
+    # (setproctitle), which clobbers /proc/PID/cmdline and environ too.
+    [[ "$(readlink "/proc/$1/cwd" 2>/dev/null || true)" == "${PROC_CWD}" ]]
 }
 
 stray_pids() {
-    # Any process still running from this cloud's venv (e.g. left by a
-    # start that was interrupted before it wrote a pid file).
+    # Any process still running that launch() started for this state dir
+    # (e.g. left by a start that was interrupted before its pid file).
     local p pid
     for p in /proc/[0-9]*; do
         pid="${p#/proc/}"
@@ -579,9 +600,11 @@ launch() {
     local pid_file="${RUN_DIR}/${name}.pid" log_file="${LOG_DIR}/${name}.log"
     rm -f "${pid_file}"
     printf '==== %s minicloud.sh: starting %s\n' "$(date '+%F %T')" "${name}" >>"${log_file}"
-    # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
-    setsid bash -c 'echo "$$" >"$1"; shift; exec "$@"' minicloud-launch \
-        "${pid_file}" "$@" </dev/null >>"${log_file}" 2>&1 &
+    mkdir -p "${PROC_CWD}"
+    # shellcheck disable=SC2016 # $$, $1... belong to the inner shell
+    setsid bash -c 'cd "$1" && echo "$$" >"$2" && shift 2 && exec "$@"' \
+        minicloud-launch "${PROC_CWD}" "${pid_file}" "$@" \
+        </dev/null >>"${log_file}" 2>&1 9>&- &
     local deadline=$((SECONDS + 10))
     until [[ -s "${pid_file}" ]]; do
         ((SECONDS < deadline)) || die "${name} did not start" "${name}"
@@ -693,6 +716,8 @@ any_running() {
 }
 
 take_lock() {
+    # fd 9 must not leak into the servers started under it (see backend,
+    # launch), or they would hold the lock for as long as they run.
     mkdir -p "${MC_DIR}"
     exec 9>"${MC_DIR}/.lock"
     flock -w "${LOCK_TIMEOUT}" 9 || die "another minicloud.sh holds ${MC_DIR}/.lock" none
@@ -715,6 +740,7 @@ start() {
         log "partly running: stopping what is left before a full start"
         stop_services
     fi
+    trap 'on_start_exit $?' EXIT
     T_PHASE=${SECONDS}
     mkdir -p "${LOG_DIR}" "${RUN_DIR}" "${DATA_DIR}"
     local port
@@ -750,7 +776,6 @@ start() {
     check_daemons_alive nova-conductor nova-scheduler heat-engine
 
     phase "nova-compute"
-    ensure_compute_identity
     start_daemon nova-compute
     bootstrap wait-compute || die "nova-compute did not come up" nova-compute nova-conductor placement
     timeout 120 "${VENV}/bin/nova-manage" --config-file "${ETC}/nova/nova.conf" \
@@ -762,16 +787,23 @@ start() {
     bootstrap resources || die "creating flavors, image and networks failed" \
         nova-api glance neutron
     check_daemons_alive "${SERVICES[@]}"
+    trap - EXIT
     log "ready in $((SECONDS - T_PHASE))s: $(auth_url); ${ENV_JSON}; try: tools/minicloud.sh env"
 }
 
-ensure_compute_identity() {
-    # nova-compute refuses a restart without a node identity file, which the
-    # fake driver never writes: give it one (the uuid itself is unused).
-    local f="${DATA_DIR}/nova/compute_id"
-    if [[ ! -s "${f}" ]]; then
-        cat /proc/sys/kernel/random/uuid >"${f}"
+on_start_exit() {
+    # A failed start stops what it started (its logs stay in log/), unless
+    # MINICLOUD_KEEP_ON_FAILURE=1 keeps it running for a look.
+    trap - EXIT
+    [[ "$1" != 0 ]] || return 0
+    if [[ "${MINICLOUD_KEEP_ON_FAILURE:-0}" == 1 ]]; then
+        log "start failed; left running (MINICLOUD_KEEP_ON_FAILURE=1): tools/minicloud.sh stop"
+        return 0
     fi
+    log "start failed: stopping what it started (logs in ${LOG_DIR})"
+    stop_services || true
+    backend rabbitmq stop || true
+    backend postgres stop || true
 }
 
 stop_services() {
@@ -828,9 +860,18 @@ stop() {
     log "stopped in $((SECONDS - t0))s"
 }
 
+pss_mb() {
+    # Proportional set size (shared pages split between their users) of
+    # all processes in session $1, in MB.
+    local p
+    for p in $(ps -o pid= --sid "$1"); do
+        cat "/proc/${p}/smaps_rollup" 2>/dev/null || true
+    done | awk '$1 == "Pss:" {s += $2} END {print int(s / 1024)}'
+}
+
 status() {
     local name pid rss total=0 state rc=0 where
-    printf '%-15s %-8s %-9s %8s  %s\n' SERVICE STATE PID RSS_MB WHERE
+    printf '%-15s %-8s %-9s %8s  %s\n' SERVICE STATE PID PSS_MB WHERE
     for name in "${SERVICES[@]}"; do
         where="-"
         if [[ -n "${API_PORT[${name}]:-}" ]]; then
@@ -838,7 +879,7 @@ status() {
         fi
         if pid="$(pid_of "${name}")"; then
             state=running
-            rss="$(ps -o rss= --sid "${pid}" | awk '{s += $1} END {print int(s / 1024)}')"
+            rss="$(pss_mb "${pid}")"
             total=$((total + rss))
         else
             state=stopped pid=- rss=0 rc=3

@@ -9,8 +9,10 @@
 #    running or SERVICEVM_KEEP_SERVERS=1; if a default port is held by
 #    something else, a free one nearby is used) and export
 #    SERVICEVM_TEST_DB_URL and SERVICEVM_TEST_TRANSPORT_URL
-# 3. stestr over servicevm/tests/unit, then servicevm/tests/functional (both
-#    always run; FILTERs are passed to both as stestr test filters)
+# 3. stestr over servicevm/tests/unit, then servicevm/tests/functional,
+#    then (after starting the local OpenStack cloud, tools/minicloud.sh,
+#    unless SERVICEVM_SKIP_CLOUD=1) servicevm/tests/integration (all always
+#    run; FILTERs are passed to each as stestr test filters)
 # 4. a summary whose last line is "N passed, N failed[, N skipped]"
 #
 # Exits non-zero if any test failed, a suite could not be loaded, or no test
@@ -24,7 +26,7 @@ cd "${REPO_ROOT}"
 export SERVICEVM_TEST_STATE="${SERVICEVM_TEST_STATE:-${REPO_ROOT}/.ci/work}"
 STATE_DIR="${SERVICEVM_TEST_STATE}"
 VENV="${REPO_ROOT}/.venv"
-SUITES=(unit functional)
+SUITES=(unit functional integration)
 FILTERS=("$@")
 # Bound on one suite's stestr run (CI gives the whole job 90 minutes).
 SUITE_TIMEOUT="${SERVICEVM_SUITE_TIMEOUT:-2400}"
@@ -58,7 +60,12 @@ phase() {
 # Servers this run started (and so stops); ones already running are kept.
 STARTED_PG=0
 STARTED_RABBIT=0
+STARTED_CLOUD=0
 stop_servers() {
+    if [[ "${STARTED_CLOUD}" == 1 && -z "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
+        STARTED_CLOUD=0
+        bash tools/minicloud.sh stop || echo "WARNING: tools/minicloud.sh stop failed" >&2
+    fi
     if [[ -n "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
         if ((STARTED_PG + STARTED_RABBIT > 0)); then
             echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL and RabbitMQ running"
@@ -250,7 +257,7 @@ run_suite() {
     # A functional test class starts its own servers: keep its tests on
     # one worker.
     local -a GROUPING=()
-    [[ "${suite}" != functional ]] || GROUPING=(--parallel-class)
+    [[ "${suite}" == unit ]] || GROUPING=(--parallel-class)
 
     if ! has_test_files "${path}"; then
         note="no tests yet (${path})"
@@ -302,7 +309,42 @@ run_suite() {
     TOTAL_SKIPPED=$((TOTAL_SKIPPED + s))
 }
 
+# The local OpenStack cloud of the integration suite (tools/minicloud.sh):
+# started after the functional suite (whose timings it would disturb), and
+# stopped on exit unless it was already running. SERVICEVM_SKIP_CLOUD=1
+# skips it, and so the integration tests (they then count as skipped).
+start_cloud() {
+    if [[ -n "${SERVICEVM_SKIP_CLOUD:-}" ]]; then
+        echo "SERVICEVM_SKIP_CLOUD set: no local cloud, integration tests skipped"
+        return 0
+    fi
+    if bash tools/minicloud.sh status >/dev/null 2>&1; then
+        echo "the local cloud is already running: using it and leaving it running"
+    else
+        STARTED_CLOUD=1
+        if ! bash tools/minicloud.sh start; then
+            echo "run-tests.sh: tools/minicloud.sh start failed" >&2
+            return 1
+        fi
+    fi
+    SERVICEVM_MINICLOUD_ENV="${STATE_DIR}/minicloud/env.json"
+    export SERVICEVM_MINICLOUD_ENV
+    echo "SERVICEVM_MINICLOUD_ENV=${SERVICEVM_MINICLOUD_ENV}"
+}
+
 for suite in "${SUITES[@]}"; do
+    if [[ "${suite}" == integration ]]; then
+        phase "start the local cloud"
+        if ! start_cloud; then
+            S_PASSED[${suite}]=0
+            S_FAILED[${suite}]=1
+            S_SKIPPED[${suite}]=0
+            S_NOTE[${suite}]="the local cloud did not start"
+            S_TIME[${suite}]=0
+            TOTAL_FAILED=$((TOTAL_FAILED + 1))
+            continue
+        fi
+    fi
     phase "${suite} tests"
     run_suite "${suite}"
 done

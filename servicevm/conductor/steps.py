@@ -137,7 +137,9 @@ class DeleteVM(Step):
         return 'delete requested'
 
     def check(self, ctx, work):
-        return work.poll(ctx).state == 'gone'
+        # Taken by the VIM (wait_gone waits for the end).
+        result = work.poll(ctx)
+        return result.state == 'gone' or result.deleting
 
     def rollback(self, ctx, work):
         # Only reached when the delete did not complete: the VM is there.

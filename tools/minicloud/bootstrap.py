@@ -2,9 +2,10 @@
 
 Run by tools/minicloud.sh in the cloud venv:
 
-    python bootstrap.py identity      projects, users, roles, services, endpoints
-    python bootstrap.py wait-compute  until nova-compute is up and in Placement
-    python bootstrap.py resources     flavors, image, networks; writes env files
+    python bootstrap.py identity         projects, users, roles, catalog
+    python bootstrap.py wait-compute     nova-compute up, its inventory known
+    python bootstrap.py wait-hypervisor  the hypervisor listed by the API
+    python bootstrap.py resources        flavors, image, networks; env files
 
 Everything is plain REST through keystoneauth1 sessions. Settings come from
 MINICLOUD_* environment variables set by the shell script (see SETTINGS).
@@ -32,7 +33,8 @@ SETTINGS = [
     "MINICLOUD_ENV_SH", "MINICLOUD_COMPUTE_HOST",
 ]
 
-# OpenStack services: user name -> (service name, type) they run as.
+# One service user per OpenStack service (admin + service roles in project
+# "service"), named after it; their password is MINICLOUD_SERVICE_PASSWORD.
 SERVICE_USERS = ["nova", "placement", "glance", "neutron", "heat"]
 SERVICES = [
     # name, type, description
@@ -48,6 +50,7 @@ FLAVORS = {
     # 1000 VCPU (x4 allocation ratio, max_unit 1000) and 800000 MB RAM, so
     # "huge" can never be placed: NoValidHost, the server goes to ERROR.
     "TINY": ("m1.tiny", 1, 64, 1),
+    "SMALL": ("m1.small", 1, 128, 1),
     "HUGE": ("m1.unschedulable", 100000, 2000000, 1),
 }
 IMAGE_NAME = "cirros-fake"
@@ -109,7 +112,8 @@ class Identity:
         self.ks = api(sess, "identity")
 
     def _find(self, collection, **query):
-        items = self.ks.get("/v3/%s" % collection, params=query).json()[collection]
+        resp = self.ks.get("/%s" % collection, params=query)
+        items = resp.json()[collection]
         return items[0] if items else None
 
     def domain_id(self):
@@ -118,7 +122,7 @@ class Identity:
     def project(self, name, domain_id, description=""):
         p = self._find("projects", name=name, domain_id=domain_id)
         if p is None:
-            p = self.ks.post("/v3/projects", json={"project": {
+            p = self.ks.post("/projects", json={"project": {
                 "name": name, "domain_id": domain_id,
                 "description": description}}).json()["project"]
             log("created project %s" % name)
@@ -127,7 +131,8 @@ class Identity:
     def role(self, name):
         r = self._find("roles", name=name)
         if r is None:
-            r = self.ks.post("/v3/roles", json={"role": {"name": name}}).json()["role"]
+            r = self.ks.post("/roles",
+                             json={"role": {"name": name}}).json()["role"]
             log("created role %s" % name)
         return r["id"]
 
@@ -138,39 +143,39 @@ class Identity:
         if default_project_id:
             body["default_project_id"] = default_project_id
         if u is None:
-            u = self.ks.post("/v3/users", json={"user": body}).json()["user"]
+            u = self.ks.post("/users", json={"user": body}).json()["user"]
             log("created user %s" % name)
         else:
             # Keeps the password in step with the script's settings.
-            self.ks.patch("/v3/users/%s" % u["id"], json={"user": body})
+            self.ks.patch("/users/%s" % u["id"], json={"user": body})
         return u["id"]
 
     def grant(self, project_id, user_id, role_id):
-        self.ks.put("/v3/projects/%s/users/%s/roles/%s" % (
+        self.ks.put("/projects/%s/users/%s/roles/%s" % (
             project_id, user_id, role_id))
 
     def service(self, name, stype, description):
         s = self._find("services", type=stype)
         if s is None:
-            s = self.ks.post("/v3/services", json={"service": {
+            s = self.ks.post("/services", json={"service": {
                 "name": name, "type": stype, "description": description,
                 "enabled": True}}).json()["service"]
             log("created service %s (%s)" % (name, stype))
         return s["id"]
 
     def endpoints(self, service_id, url):
-        existing = self.ks.get("/v3/endpoints", params={
+        existing = self.ks.get("/endpoints", params={
             "service_id": service_id}).json()["endpoints"]
         for interface in ("public", "internal", "admin"):
             mine = [e for e in existing if e["interface"] == interface]
             if not mine:
-                self.ks.post("/v3/endpoints", json={"endpoint": {
+                self.ks.post("/endpoints", json={"endpoint": {
                     "service_id": service_id, "interface": interface,
                     "url": url, "region_id": REGION, "enabled": True}})
                 continue
             for e in mine:
                 if e["url"] != url or e.get("region_id") != REGION:
-                    self.ks.patch("/v3/endpoints/%s" % e["id"], json={
+                    self.ks.patch("/endpoints/%s" % e["id"], json={
                         "endpoint": {"url": url, "region_id": REGION}})
 
 
@@ -263,7 +268,8 @@ def ensure_flavor(nova, name, vcpus, ram, disk):
 
 
 def ensure_image(glance):
-    images = glance.get("/v2/images", params={"name": IMAGE_NAME}).json()["images"]
+    images = glance.get("/v2/images",
+                        params={"name": IMAGE_NAME}).json()["images"]
     for img in images:
         if img["status"] == "active":
             return img["id"]
@@ -364,7 +370,8 @@ def do_resources(s):
     write_atomic(s["MINICLOUD_ENV_JSON"],
                  json.dumps(env, indent=2, sort_keys=True) + "\n")
     write_atomic(s["MINICLOUD_ENV_SH"], "".join(
-        "export %s=%s\n" % (k, shlex.quote(v)) for k, v in sorted(env.items())))
+        "export %s=%s\n" % (k, shlex.quote(v))
+        for k, v in sorted(env.items())))
     log("resources ready; environment in %s" % s["MINICLOUD_ENV_JSON"])
 
 

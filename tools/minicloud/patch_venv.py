@@ -7,6 +7,9 @@
    6-7 s instead of 1-2 s). Lower the poll interval.
 2. neutron: migration d553edeb540f runs a MySQL-only ALTER TABLE; make it a
    no-op on other dialects so the Neutron schema can live on PostgreSQL.
+3. nova's fake virt driver takes a snapshot without uploading any image
+   data, so the snapshot image stays ``queued`` for ever (and cannot be
+   rebuilt from). Upload 1 KiB, as a real driver uploads the disk.
 
 Both edits are marked, idempotent, and verified: `apply` and `check` exit
 non-zero when a target file or line is not found (e.g. after a version bump),
@@ -49,7 +52,8 @@ def _patch_reply_poll(text):
         return None
     old = "            except queue.Empty:\n                time.sleep(0.5)\n"
     new = ("            except queue.Empty:\n"
-           "                time.sleep(%s)  # %s: was 0.5\n" % (REPLY_POLL, MARK))
+           "                time.sleep(%s)  # %s: was 0.5\n"
+           % (REPLY_POLL, MARK))
     pos = text.find(old, start)
     if pos < 0:
         return None
@@ -68,10 +72,35 @@ def _patch_neutron_migration(text):
     return text.replace(old, new)
 
 
+def _nova_fake_driver():
+    return _module_file("nova.virt.fake")
+
+
+def _patch_fake_snapshot(text):
+    upload = "update_task_state(task_state=task_states.IMAGE_UPLOADING)\n"
+    old = ("        " + upload +
+           "\n    def reboot(")
+    new = ("        " + upload +
+           "        # %s: upload some data, so the image becomes active\n"
+           "        import io as _io\n"
+           "        from nova.image import glance as _glance\n"
+           "        _glance.API().update(\n"
+           "            context, image_id,\n"
+           "            {'disk_format': 'raw', 'container_format': 'bare'},\n"
+           "            data=_io.BytesIO(b'0' * 1024))\n"
+           "\n    def reboot(" % MARK)
+    if text.count(old) != 1:
+        return None
+    return text.replace(old, new)
+
+
 PATCHES = [
-    ("oslo.messaging reply poll", _oslo_messaging_amqpdriver, _patch_reply_poll),
+    ("oslo.messaging reply poll", _oslo_messaging_amqpdriver,
+     _patch_reply_poll),
     ("neutron migration d553edeb540f", _neutron_migration,
      _patch_neutron_migration),
+    ("nova fake driver snapshot upload", _nova_fake_driver,
+     _patch_fake_snapshot),
 ]
 
 

@@ -25,6 +25,8 @@ class PollResult:
     mgmt_address: str | None = None
     error: str | None = None
     usage: dict = dataclasses.field(default_factory=dict)
+    # The VIM is tearing the device down (its delete was taken).
+    deleting: bool = False
     # Driver-specific facts (e.g. the VM ids of a scaled group).
     details: dict = dataclasses.field(default_factory=dict)
 

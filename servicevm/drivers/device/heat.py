@@ -336,6 +336,7 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
             power_state={'active': states.POWER_RUNNING,
                          'paused': states.POWER_PAUSED}.get(
                              state, states.POWER_UNKNOWN),
+            deleting=status == 'DELETE_IN_PROGRESS',
             details={'stack_id': stack.id, 'stack_status': status})
         if state != 'active':
             return result

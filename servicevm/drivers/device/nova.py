@@ -262,6 +262,8 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             usage={'vcpus': flavor.get('vcpus'),
                    'memory_mb': flavor.get('ram'),
                    'disk_gb': flavor.get('disk')} if flavor else {},
+            deleting=(_task(server) == 'deleting' or
+                      server.status in ('DELETED', 'SOFT_DELETED')),
             details={'server_id': server.id, 'status': server.status,
                      'task_state': _task(server)})
 
@@ -325,6 +327,8 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             image_id = self.vim_call(context, 'servers.create_image',
                                      nova.servers.create_image, server_id,
                                      name)
+            # Done once Glance has it all (usable to revert to).
+            self._wait_image(context, key, image_id)
             return 'snapshot %s (image %s)' % (name, image_id)
         elif action == 'snapshot_delete':
             reply = self.vim_call(
@@ -359,6 +363,26 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         else:
             return super().action(context, device, action, params)
         return '%s of server %s requested' % (action, server_id)
+
+    def _wait_image(self, context, key, image_id):
+        glance = self._service(key, 'image')
+        deadline = self.conf.conductor.device_timeout
+        waited = 0.0
+        while True:
+            reply = self.vim_call(context, 'images.get', glance.get,
+                                  '/v2/images/%s' % image_id,
+                                  raise_exc=False)
+            status = (reply.json().get('status')
+                      if reply.status_code == 200 else None)
+            if status == 'active':
+                return
+            if status in ('killed', 'deleted', None) or waited > deadline:
+                raise exceptions.DriverError(
+                    driver='nova', action='snapshot_create',
+                    reason='image %s is %s after %.0f s' % (
+                        image_id, status or 'gone', waited))
+            self.sleep(context, self.options.poll_interval)
+            waited += self.options.poll_interval
 
     def _resize(self, context, key, nova, server, flavor):
         """Resize, then confirm it once Nova waits for the confirmation."""

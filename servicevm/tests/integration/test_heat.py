@@ -24,7 +24,7 @@ class TestHeatDevices(base.CloudTestCase):
                                    **values)})
         return response.json()['device'], response.json()['operation_id']
 
-    def stack(self, device_id, user='admin'):
+    def stack(self, device_id, user='demo1'):
         found = [s for s in self.stacks(user)
                  if s['stack_name'] == 'svm-%s' % device_id]
         return found[0] if found else None
@@ -58,8 +58,9 @@ class TestHeatDevices(base.CloudTestCase):
                                       persona='demo1')
         stack = self.stack(device['id'])
         self.assertEqual('CREATE_COMPLETE', stack['stack_status'])
-        # In the requesting user's project, through the trust.
-        self.assertEqual(self.project_id('demo1'), stack['project'])
+        # In the requesting user's project (through the trust): listed
+        # there, not in another project.
+        self.assertIsNone(self.stack(device['id'], user='demo2'))
         self.assertEqual(stack['id'], device['instance_id'])
         self.assertTrue(device['mgmt_address'].startswith('10.10.0.'),
                         device)
