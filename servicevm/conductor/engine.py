@@ -122,6 +122,12 @@ class Work:
             raise exceptions.Interrupted(reason='the operation is no longer '
                                                 'this conductor\'s')
 
+    def alarm(self, event_type, message):
+        """An event that needs a person (result ``alarm``)."""
+        self.runner.dbapi.event_create(self.ctx, **dict(
+            self.runner._event(self.operation, event_type, 'alarm',
+                               message)))
+
     def restore_kwargs(self, kwargs):
         self.runner.dbapi.device_set_kwargs(self.ctx, self.device['id'],
                                             kwargs)

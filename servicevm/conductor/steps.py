@@ -151,7 +151,31 @@ class WaitGone(Step):
     depends_on = ('delete_vm',)
 
     def run(self, ctx, work):
-        wait_for(ctx, work, lambda r: r.state == 'gone', 'gone')
+        """Wait until gone; a VM stuck deleting gets its delete asked
+        again every [conductor] delete_retry_interval, and one still there
+        at the end is an alarm."""
+        conf = work.conf.conductor
+        retries = [0]
+        last = [time.monotonic()]
+
+        def gone(result):
+            if result.state == 'gone':
+                return True
+            if time.monotonic() - last[0] >= conf.delete_retry_interval:
+                retries[0] += 1
+                last[0] = time.monotonic()
+                work.call('delete', ctx, work.device)
+            return False
+        try:
+            wait_for(ctx, work, gone, 'gone')
+        except StepError as e:
+            work.alarm('device.delete.stuck',
+                       'the VM of device %s is still in the VIM after its '
+                       'delete was asked %d times: %s' % (
+                           work.device['id'], retries[0] + 1, e))
+            raise
+        if retries[0]:
+            return 'gone (delete asked %d times)' % (retries[0] + 1)
         return 'gone'
 
     def check(self, ctx, work):

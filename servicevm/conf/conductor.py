@@ -14,6 +14,11 @@ opts = [
     cfg.IntOpt('device_timeout', default=1800, min=1,
                help='Seconds a device may take to become ACTIVE, or to be '
                     'gone after a delete, before its operation fails.'),
+    cfg.IntOpt('delete_retry_interval', default=120, min=1,
+               help='Seconds a device may stay in the VIM\'s deleting '
+                    'state before its delete is asked again; when it is '
+                    'still there after device_timeout, the delete fails '
+                    'and an alarm event is recorded.'),
     cfg.IntOpt('takeover_time', default=60, min=3,
                help='Seconds within which another conductor (or this one, '
                     'restarted) takes over the operations of a conductor '

@@ -16,7 +16,9 @@ device's ``kwargs.fault`` overrides it per action)::
 ``hang`` waits until the operation is interrupted; ``sleep_after``
 (create only) waits that many seconds after making the instance, before
 answering (a crash then leaves a VM its caller never heard of); ``times``
-limits the fault to the first N calls of that action for the device. ``poll``
+limits the fault to the first N calls of that action for the device;
+``{"delete": {"keep": true}}`` answers a delete but keeps the instance (a
+VM stuck deleting: polls show it deleting). ``poll``
 faults apply while waiting for a device to become active or gone;
 ``{"poll": {"state": "error", "error": "..."}}`` reports the instance in
 error.
@@ -157,6 +159,9 @@ class FaultDeviceDriver(base.DeviceDriver):
             instance = self._find(device['id'])
             if instance is None:
                 result[device['id']] = base.PollResult(state='gone')
+            elif instance.get('deleting'):
+                result[device['id']] = base.PollResult(
+                    state='building', deleting=True)
             elif spec.get('state') == 'error':
                 result[device['id']] = base.PollResult(
                     state='error', error=spec.get('error', 'fault'))
@@ -185,10 +190,15 @@ class FaultDeviceDriver(base.DeviceDriver):
         return '%s of %s done' % (action, instance['instance_id'])
 
     def delete(self, context, device):
-        self._inject(context, device, 'delete')
+        spec = self._inject(context, device, 'delete')
         with self._locked():
             instance = self._find(device['id'])
             if instance is None:
+                return
+            if spec.get('keep'):
+                instance['deleting'] = True
+                with open(self._instance_path(device['id']), 'w') as f:
+                    json.dump(instance, f)
                 return
             os.unlink(self._instance_path(device['id']))
             self._journal(dict(instance, event='delete'))

@@ -94,3 +94,34 @@ class TestDeviceActions(op_base.OperationTestCase):
         self.assertIn(reply['operation_id'], error['detail'])
         self.action(reply['operation_id'], 'cancel', 202)
         self.wait_rest(reply['operation_id'], 'CANCELLED')
+
+
+class TestStuckDelete(op_base.OperationTestCase):
+    """A VM stuck deleting: its delete is asked again, then an alarm."""
+
+    def setUp(self):
+        super().setUp()
+        self.config(delete_retry_interval=1, group='conductor')
+
+    def test_delete_asked_again_until_gone(self):
+        device_id = self.make_device({'delete': {'keep': True, 'times': 1}})
+        response = self.delete('%s/%s' % (D, device_id), base.MEMBER,
+                               status=202)
+        op = self.wait_rest(response.json['operation_id'], 'COMPLETED')
+        self.assertEqual('gone (delete asked 2 times)',
+                         op['steps'][1]['output'])
+        self.assertNotIn(device_id, self.vim())
+
+    def test_still_there_at_the_end_is_an_alarm(self):
+        self.config(device_timeout=2, group='conductor')
+        device_id = self.make_device({'delete': {'keep': True}})
+        response = self.delete('%s/%s' % (D, device_id), base.MEMBER,
+                               status=202)
+        op = self.wait_rest(response.json['operation_id'], 'FAILED_TEMP')
+        self.assertIn('wait_gone', op['error'])
+        events = self.get('%s/%s/events' % (D, device_id),
+                          base.ADMIN).json['events']
+        alarms = [e for e in events if e['result'] == 'alarm']
+        self.assertEqual(['device.delete.stuck'],
+                         [e['event_type'] for e in alarms])
+        self.assertIn('asked', alarms[0]['message'])
