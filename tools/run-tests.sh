@@ -312,12 +312,8 @@ run_suite() {
 # The local OpenStack cloud of the integration suite (tools/minicloud.sh):
 # started after the functional suite (whose timings it would disturb), and
 # stopped on exit unless it was already running. SERVICEVM_SKIP_CLOUD=1
-# skips it, and so the integration tests (they then count as skipped).
+# skips it and the integration suite.
 start_cloud() {
-    if [[ -n "${SERVICEVM_SKIP_CLOUD:-}" ]]; then
-        echo "SERVICEVM_SKIP_CLOUD set: no local cloud, integration tests skipped"
-        return 0
-    fi
     if bash tools/minicloud.sh status >/dev/null 2>&1; then
         echo "the local cloud is already running: using it and leaving it running"
     else
@@ -333,6 +329,14 @@ start_cloud() {
 }
 
 for suite in "${SUITES[@]}"; do
+    if [[ "${suite}" == integration && -n "${SERVICEVM_SKIP_CLOUD:-}" ]]; then
+        S_PASSED[${suite}]=0
+        S_FAILED[${suite}]=0
+        S_SKIPPED[${suite}]=0
+        S_NOTE[${suite}]="not run: SERVICEVM_SKIP_CLOUD is set"
+        S_TIME[${suite}]=0
+        continue
+    fi
     if [[ "${suite}" == integration ]]; then
         phase "start the local cloud"
         if ! start_cloud; then

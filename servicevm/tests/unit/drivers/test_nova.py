@@ -989,17 +989,36 @@ class TestActions(NovaTestCase):
         self.assertRaises(exceptions.Interrupted, self.act, 'resize',
                           {'flavor': 'm1.small'})
 
+    def _glance(self, *statuses):
+        glance = FakeAdapter([FakeReply(200, {'status': s})
+                              for s in statuses])
+        patcher = mock.patch.object(self.driver, '_service',
+                                    return_value=glance)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return glance
+
     def test_snapshot_create(self):
+        glance = self._glance('queued', 'saving', 'active')
         output = self.act('snapshot_create', {'name': 'snap'})
         self.assertEqual([('create_image', (self.server.id, 'snap'), {})],
                          self.servers.called('create_image'))
         self.assertEqual('snapshot snap (image img-snap)', output)
+        # Done once Glance has the image active.
+        self.assertEqual(3, len(glance.calls))
 
     def test_snapshot_create_default_name(self):
+        self._glance('active')
         self.act('snapshot_create')
         self.assertEqual(
             'svm-%s-snapshot' % self.device_['id'],
             self.servers.called('create_image')[0][1][1])
+
+    def test_snapshot_killed_is_an_error(self):
+        self._glance('killed')
+        e = self.assertRaises(exceptions.DriverError, self.act,
+                              'snapshot_create')
+        self.assertIn('killed', str(e))
 
     def test_snapshot_delete(self):
         for status in (204, 404):
