@@ -18,6 +18,7 @@ from servicevm.api import app
 from servicevm.cmd import api as api_cmd
 from servicevm.cmd import conductor as conductor_cmd
 from servicevm.common import rpc
+from servicevm.common import secrets
 from servicevm.common import service
 from servicevm.conf import database as db_conf
 from servicevm.db import migration
@@ -45,6 +46,11 @@ def prepare(argv):
         if path and path != db_conf.DEFAULT_CONNECTION:
             os.makedirs(os.path.dirname(os.path.abspath(path)),
                         exist_ok=True)
+    if not CONF.secrets.key_file and not CONF.secrets.fernet_keys:
+        # Credentials given to the all-in-one are sealed with a key of
+        # its own, made once, beside its database.
+        CONF.set_override('key_file', secrets.ensure_key_file(
+            os.path.join(state_dir, 'secrets.key')), group='secrets')
     migration.upgrade('head')
     LOG.info('Database %s is at revision %s', CONF.database.connection,
              migration.version())

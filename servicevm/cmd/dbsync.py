@@ -1,10 +1,14 @@
-"""servicevm-db-manage: create and upgrade the database schema."""
+"""servicevm-db-manage: create and upgrade the database schema; make and
+rotate the keys that seal secrets."""
 
 import sys
 
 from oslo_config import cfg
 
+from servicevm.common import context as svm_context
+from servicevm.common import secrets
 from servicevm.common import service
+from servicevm.db import api as db_api
 from servicevm.db import migration
 
 CONF = cfg.CONF
@@ -28,6 +32,17 @@ def _revision():
                        autogenerate=CONF.command.autogenerate)
 
 
+def _new_secret_key():
+    print(secrets.new_key())
+
+
+def _rotate_secrets():
+    count = db_api.get_instance().secrets_reseal(
+        svm_context.get_admin_context())
+    print('%d sealed values re-sealed with the first key; the other keys '
+          'may now be removed.' % count)
+
+
 def add_command_parsers(subparsers):
     parser = subparsers.add_parser(
         'upgrade', help='Upgrade the schema to a revision (default: head).')
@@ -42,6 +57,15 @@ def add_command_parsers(subparsers):
         'stamp', help='Mark the database as being at a revision.')
     parser.add_argument('revision', nargs='?', default='head')
     parser.set_defaults(func=_stamp)
+
+    parser = subparsers.add_parser(
+        'new-secret-key', help='Print a new Fernet key for [secrets].')
+    parser.set_defaults(func=_new_secret_key)
+
+    parser = subparsers.add_parser(
+        'rotate-secrets',
+        help='Re-seal every stored secret with the first [secrets] key.')
+    parser.set_defaults(func=_rotate_secrets)
 
     parser = subparsers.add_parser(
         'revision', help='Create a migration (for developers).')

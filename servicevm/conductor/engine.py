@@ -216,7 +216,8 @@ class OperationRunner:
         with self._lock:
             if len(self._templates) > 1000:
                 self._templates.clear()
-            self._templates[key] = template = template.as_dict()
+            self._templates[key] = template = template.as_dict(
+                reveal=True)
             return template
 
     def _drive(self, ctx, handle, loaded):
@@ -257,7 +258,7 @@ class OperationRunner:
         if device is None:
             raise exceptions.DeviceNotFound(id=operation.resource_id)
         trust_id = device.trust_id
-        device = device.as_dict()
+        device = device.as_dict(reveal=True)
         device['trust_id'] = trust_id
         device['template'] = template
         driver = loader.get_device_driver(self.conf,
@@ -290,7 +291,7 @@ class OperationRunner:
                            % (work.device['id'], work.device['operation_id']))
             work.driver.sleep(ctx, self.conf.conductor.poll_interval)
         work.device.update(self.dbapi.device_get(
-            ctx, work.device['id']).as_dict())
+            ctx, work.device['id']).as_dict(reveal=True))
 
     # ---- forward -----------------------------------------------------
 

@@ -11,6 +11,7 @@ write through the ``Work`` of their operation.
 import time
 
 from servicevm.common import exceptions
+from servicevm.common import secrets
 from servicevm.drivers.device.base import ACTIONS
 
 
@@ -122,7 +123,7 @@ class UpdateVM(Step):
         old = (work.operation.params or {}).get('old_kwargs')
         if old is None:
             return 'nothing to undo'
-        work.device['kwargs'] = old
+        work.device['kwargs'] = secrets.reveal_map(old)
         work.call('update', ctx, work.device)
         work.restore_kwargs(old)
         return 'previous kwargs applied'

@@ -47,6 +47,9 @@ def _template_db():
         return _TEMPLATE_DB
 
 
+TEST_SECRET_KEY = 'c2VydmljZXZtLXRlc3Qta2V5LTAxMjM0NTY3ODkwMTI='
+
+
 class TestCase(oslo_base.BaseTestCase):
     """Configuration as the all-in-one has it, reset after each test."""
 
@@ -57,6 +60,8 @@ class TestCase(oslo_base.BaseTestCase):
         self.config(auth_strategy='noauth', transport_url='fake://',
                     host='test-conductor')
         self.config(poll_interval=0.01, group='conductor')
+        # The key that seals secrets in the tests.
+        self.config(fernet_keys=[TEST_SECRET_KEY], group='secrets')
         policy.reset()
         self.addCleanup(policy.reset)
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import attributes as orm_attributes
 
 from servicevm.common import exceptions
+from servicevm.common import secrets
 from servicevm.common import states
 from servicevm.db.sqlalchemy import enginefacade as ef
 from servicevm.db.sqlalchemy import models
@@ -203,7 +204,10 @@ class Connection(services.ServiceInstanceQueries,
                                   pending, kind, now)
             if kind == 'update' and params and 'kwargs' in params:
                 # The old kwargs are kept for a rollback.
-                operation.params = dict(params, old_kwargs={
+                # (Secrets stay sealed in both.)
+                operation.params = dict(params, kwargs={
+                    k: secrets.seal(v, key=k)
+                    for k, v in params['kwargs'].items()}, old_kwargs={
                     a.key: a.value for a in device.kwargs})
                 # Delete the old rows before inserting the new: a key
                 # kept would break the unique (device_id, key).
@@ -313,6 +317,26 @@ class Connection(services.ServiceInstanceQueries,
                     models.Operation.id).where(
                     models.Operation.lease_owner == host))).update(
                 values, synchronize_session=False))
+
+    def secrets_reseal(self, context):
+        """Re-seal every sealed value with the first key; returns how
+        many rows changed."""
+        count = 0
+        with ef.writer.using(context) as session:
+            for model in (models.DeviceTemplateAttribute, models.DeviceArg,
+                          models.ServiceInstanceArg):
+                for row in session.query(model).all():
+                    value = secrets.reseal(row.value)
+                    if value != row.value:
+                        row.value = value
+                        count += 1
+            for op in session.query(models.Operation).filter(
+                    models.Operation.params.isnot(None)).all():
+                value = secrets.reseal(op.params)
+                if value != op.params:
+                    op.params = value
+                    count += 1
+        return count
 
     def device_set_kwargs(self, context, device_id, kwargs):
         with ef.writer.using(context) as session:

@@ -13,6 +13,8 @@ from oslo_serialization import jsonutils
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from servicevm.common import secrets
+
 
 class JSONEncoded(sa.types.TypeDecorator):
     """A JSON value stored as text (portable across SQLite, PostgreSQL and
@@ -40,8 +42,12 @@ def _timestamps(row):
             'updated_at': _iso(row.updated_at)}
 
 
-def _kv(rows):
-    return {r.key: r.value for r in rows}
+def _kv(rows, reveal=False):
+    """The pairs as a dict: secrets masked ("***"), or unsealed with
+    ``reveal`` (for the conductor's drivers only)."""
+    if reveal:
+        return {r.key: secrets.reveal(r.value) for r in rows}
+    return {r.key: secrets.mask(r.value, key=r.key) for r in rows}
 
 
 def _uuid():
@@ -73,12 +79,12 @@ class DeviceTemplate(Base):
         'ServiceType', cascade='all, delete-orphan', lazy='selectin',
         order_by='ServiceType.id')
 
-    def as_dict(self):
+    def as_dict(self, reveal=False):
         return dict(
             id=self.id, project_id=self.project_id, name=self.name,
             description=self.description, device_driver=self.device_driver,
             mgmt_driver=self.mgmt_driver,
-            attributes=_kv(self.attributes),
+            attributes=_kv(self.attributes, reveal),
             service_types=[t.service_type for t in self.service_types],
             **_timestamps(self))
 
@@ -160,7 +166,7 @@ class Device(Base):
     bindings = orm.relationship(
         'ServiceDeviceBinding', lazy='selectin', viewonly=True)
 
-    def as_dict(self):
+    def as_dict(self, reveal=False):
         return dict(
             id=self.id, project_id=self.project_id, user_id=self.user_id,
             name=self.name, description=self.description,
@@ -168,7 +174,7 @@ class Device(Base):
             mgmt_address=self.mgmt_address, status=self.status,
             status_reason=self.status_reason, power_state=self.power_state,
             ready=self.ready, operation_id=self.operation_id,
-            kwargs=_kv(self.kwargs),
+            kwargs=_kv(self.kwargs, reveal),
             service_contexts=[c.as_dict() for c in self.service_contexts],
             services=[b.service_instance_id for b in self.bindings],
             **_timestamps(self))
@@ -251,7 +257,7 @@ class ServiceInstance(Base):
         'ServiceDeviceBinding', cascade='all, delete-orphan',
         lazy='selectin', order_by='ServiceDeviceBinding.position')
 
-    def as_dict(self):
+    def as_dict(self, reveal=False):
         return dict(
             id=self.id, project_id=self.project_id, user_id=self.user_id,
             name=self.name, description=self.description,
@@ -260,7 +266,7 @@ class ServiceInstance(Base):
             managed_by_user=self.managed_by_user,
             mgmt_driver=self.mgmt_driver, mgmt_address=self.mgmt_address,
             status=self.status, status_reason=self.status_reason,
-            kwargs=_kv(self.kwargs),
+            kwargs=_kv(self.kwargs, reveal),
             service_contexts=[c.as_dict() for c in self.service_contexts],
             devices=[b.device_id for b in self.bindings],
             **_timestamps(self))

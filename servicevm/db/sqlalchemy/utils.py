@@ -4,6 +4,7 @@ from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from servicevm.common import exceptions
+from servicevm.common import secrets
 from servicevm.common import states
 from servicevm.db.sqlalchemy import models
 
@@ -73,7 +74,9 @@ def apply_filters(query, model, filters):
 
 
 def kv_rows(model, project_id, pairs, **parent):
-    return [model(project_id=project_id, key=k, value=v, **parent)
+    """Rows of key-value pairs, their secrets sealed."""
+    return [model(project_id=project_id, key=k,
+                  value=secrets.seal(v, key=k), **parent)
             for k, v in (pairs or {}).items()]
 
 

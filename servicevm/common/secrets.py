@@ -1,0 +1,167 @@
+"""Secrets at rest: credentials in templates, devices and service instances.
+
+A value is secret when its key (at any depth of a template's attributes,
+a device's or service instance's kwargs, or an operation's params) is one
+of SECRET_NAMES, e.g. ``attributes.mgmt_auth.private_key``. Secrets are
+sealed (Fernet, AES-128-CBC + HMAC) before they reach the database, as
+``{"$sealed": "<token>"}``; the API shows them as ``"***"``; only the
+conductor unseals them, to hand them to a driver. They never go into
+events or log lines.
+
+Keys: ``[secrets] key_file`` (one Fernet key per line) or ``[secrets]
+keys``. The first key seals; every key unseals, so a key is rotated by
+putting a new one first, running ``servicevm-db-manage rotate-secrets``
+(which re-seals every secret with it), then removing the old one.
+"""
+
+import base64
+import os
+import threading
+
+from cryptography import fernet
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from servicevm.common import exceptions
+
+LOG = logging.getLogger(__name__)
+
+SECRET_NAMES = frozenset(['password', 'private_key', 'passphrase',
+                          'secret', 'token', 'api_key'])
+MARK = '$sealed'
+MASK = '***'
+
+_LOCK = threading.Lock()
+_CACHE = {}
+
+
+class SecretsUnavailable(exceptions.ServiceVMException):
+    code = 503
+    error_code = 'servicevm.secrets_unavailable'
+    msg_fmt = ('Secrets cannot be stored or read: %(reason)s. The operator '
+               'sets [secrets] key_file or [secrets] fernet_keys.')
+
+
+def _keys(conf):
+    keys = list(conf.secrets.fernet_keys or [])
+    path = conf.secrets.key_file
+    if path:
+        try:
+            with open(path) as f:
+                keys = [k.strip() for k in f if k.strip()
+                        and not k.startswith('#')] + keys
+        except OSError as e:
+            raise SecretsUnavailable(reason='key file %s: %s' % (
+                path, e.strerror)) from e
+    return keys
+
+
+def _fernet(conf=None):
+    conf = conf or cfg.CONF
+    keys = tuple(_keys(conf))
+    with _LOCK:
+        if keys not in _CACHE:
+            if not keys:
+                raise SecretsUnavailable(reason='no key is configured')
+            try:
+                _CACHE.clear()
+                _CACHE[keys] = fernet.MultiFernet(
+                    [fernet.Fernet(k) for k in keys])
+            except ValueError as e:
+                raise SecretsUnavailable(
+                    reason='a key is not a Fernet key') from e
+        return _CACHE[keys]
+
+
+def new_key():
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def ensure_key_file(path):
+    """Create ``path`` with a new key unless it exists (all-in-one)."""
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(new_key() + '\n')
+    return path
+
+
+def is_sealed(value):
+    return isinstance(value, dict) and set(value) == {MARK}
+
+
+def _walk(value, leaf):
+    """A copy of ``value`` whose secret leaves went through ``leaf``."""
+    if isinstance(value, dict):
+        if is_sealed(value):
+            return leaf(value)
+        return {k: (leaf(v) if k in SECRET_NAMES and v is not None
+                    and not isinstance(v, (dict, list))
+                    else _walk(v, leaf))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, leaf) for v in value]
+    return value
+
+
+def has_secrets(value):
+    found = []
+    _walk(value, lambda v: found.append(1) or v)
+    return bool(found)
+
+
+def seal(value, key=None, conf=None):
+    """Seal the secret leaves of ``value`` (a key-value pair's value, or
+    the pair's key itself when ``key`` is secret)."""
+    def leaf(v):
+        if is_sealed(v):
+            return v
+        return {MARK: _fernet(conf).encrypt(
+            str(v).encode()).decode()}
+    if key in SECRET_NAMES and value is not None and not isinstance(
+            value, (dict, list)):
+        return leaf(value)
+    if not has_secrets(value):
+        return value
+    return _walk(value, leaf)
+
+
+def mask(value, key=None):
+    def leaf(v):
+        return MASK
+    if key in SECRET_NAMES and value is not None and not isinstance(
+            value, (dict, list)):
+        return MASK
+    return _walk(value, leaf)
+
+
+def reveal(value, conf=None):
+    """Unseal every sealed leaf of ``value`` (conductor side only)."""
+    def leaf(v):
+        if not is_sealed(v):
+            return v
+        try:
+            return _fernet(conf).decrypt(v[MARK].encode()).decode()
+        except fernet.InvalidToken as e:
+            raise SecretsUnavailable(
+                reason='a secret was sealed with a key that is no longer '
+                       'configured') from e
+    if is_sealed(value):
+        return leaf(value)
+    return _walk(value, leaf)
+
+
+def reseal(value, conf=None):
+    """Seal again with the first key (rotation)."""
+    def leaf(v):
+        if not is_sealed(v):
+            return v
+        return {MARK: _fernet(conf).rotate(v[MARK].encode()).decode()}
+    if is_sealed(value):
+        return leaf(value)
+    return _walk(value, leaf)
+
+
+def reveal_map(pairs, conf=None):
+    return {k: reveal(v, conf) for k, v in (pairs or {}).items()}
