@@ -63,6 +63,10 @@ nova_opts = _driver_opts('Nova', 1.0) + [
     cfg.StrOpt('api_microversion', default='2.79',
                help='Compute API microversion the driver asks for (at '
                     'least 2.52, for tags at boot).'),
+    cfg.IntOpt('list_page_size', default=1000, min=1,
+               help='Servers asked for in one list query: Nova\'s [api] '
+                    'max_limit (a poll reads the next page only when one '
+                    'comes back full).'),
 ]
 heat_opts = _driver_opts('Heat', 2.0)
 

@@ -303,7 +303,7 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
         by_name = {s.stack_name: s for s in stacks}
         now = time.monotonic()
         with self._cache_lock:
-            cache = self._outputs.setdefault(key, {})
+            cache = self._outputs.setdefault(None, {})
             for stack_id in [s for s in cache if s not in by_id]:
                 del cache[stack_id]
             for stack_id in [s for s, p in self._pending.items()
@@ -354,7 +354,7 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
                 return result
             cached = (version, _outputs(full))
             with self._cache_lock:
-                self._outputs.setdefault(key, {})[stack.id] = cached
+                self._outputs.setdefault(None, {})[stack.id] = cached
         address = cached[1].get('mgmt_address')
         if isinstance(address, list):
             address = address[0] if address else None

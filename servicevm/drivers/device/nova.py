@@ -110,15 +110,26 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         return attrs
 
     def _servers(self, context, key, tag):
-        # limit=-1: every page (Nova answers at most [api] max_limit).
-        return self.vim_call(context, 'servers.list',
-                             self._nova(key).servers.list,
-                             search_opts={'tags': tag}, limit=-1)
+        """Every server with ``tag``: one query, unless there are more
+        than a page ([nova] list_page_size, Nova's [api] max_limit)."""
+        size = self.options.list_page_size
+        servers, marker = [], None
+        while True:
+            page = self.vim_call(context, 'servers.list',
+                                 self._nova(key).servers.list,
+                                 search_opts={'tags': tag}, limit=size,
+                                 marker=marker)
+            servers.extend(page)
+            if len(page) < size:
+                return servers
+            marker = page[-1].id
 
     # ---- names -------------------------------------------------------------
 
-    def _resolve(self, context, key, kind, value, lookup):
-        cache_key = (key, kind, value)
+    def _resolve(self, context, scope, kind, value, lookup):
+        # By project (``scope``), not by credentials: each device has a
+        # trust of its own, and a project's names mean the same to all.
+        cache_key = (scope, kind, value)
         with self._cache_lock:
             if cache_key in self._names:
                 return self._names[cache_key]
@@ -127,7 +138,7 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             self._names[cache_key] = result
         return result
 
-    def _image(self, context, key, image):
+    def _image(self, context, key, image, scope):
         def lookup(value):
             try:
                 return self.vim_call(context, 'images.find',
@@ -137,9 +148,9 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
                 raise exceptions.DriverError(
                     driver='nova', action='create',
                     reason='image %r: %s' % (value, e)) from e
-        return self._resolve(context, key, 'image', image, lookup)
+        return self._resolve(context, scope, 'image', image, lookup)
 
-    def _flavor(self, context, key, flavor):
+    def _flavor(self, context, key, flavor, scope):
         nova = self._nova(key)
 
         def lookup(value):
@@ -157,7 +168,7 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
                     driver='nova', action='create',
                     reason='no flavor named or with id %r' % value)
             return found[0].id
-        return self._resolve(context, key, 'flavor', flavor, lookup)
+        return self._resolve(context, scope, 'flavor', flavor, lookup)
 
     def _network_name(self, key, network):
         """The name Nova keys a server's addresses with."""
@@ -171,7 +182,8 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
                 raise _Unknown()
             return reply.json()['network']['name']
         try:
-            return self._resolve(None, key, 'network', network, lookup)
+            return self._resolve(None, 'networks', 'network', network,
+                                 lookup)
         except Exception as e:
             # Not cached: the next poll asks Neutron again.
             LOG.warning('Name of network %s unknown for now: %s', network,
@@ -205,8 +217,10 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         server = self.vim_call(
             context, 'servers.create', nova.servers.create,
             name=device.get('name') or 'svm-%s' % device['id'],
-            image=self._image(context, key, attrs['image']),
-            flavor=self._flavor(context, key, attrs['flavor']),
+            image=self._image(context, key, attrs['image'],
+                              device.get('project_id')),
+            flavor=self._flavor(context, key, attrs['flavor'],
+                                device.get('project_id')),
             key_name=attrs.get('key_name'),
             userdata=attrs.get('user_data'),
             config_drive=strutils.bool_from_string(
@@ -386,7 +400,8 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
 
     def _resize(self, context, key, nova, server, flavor):
         """Resize, then confirm it once Nova waits for the confirmation."""
-        flavor_id = self._flavor(context, key, flavor)
+        flavor_id = self._flavor(context, key, flavor,
+                                 (getattr(server, 'tenant_id', None)))
         if (getattr(server, 'flavor', None) or {}).get(
                 'original_name') == flavor and server.status == 'ACTIVE':
             return 'already of flavor %s' % flavor

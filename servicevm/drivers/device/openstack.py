@@ -141,11 +141,17 @@ class OpenStackDriver(base.DeviceDriver):
 
     # ---- batched polling -------------------------------------------------
 
+    def poll_scope(self, device):
+        """What one batched query covers: a project (any of its users'
+        trusts sees all its servers), or the service's own credentials."""
+        if self.credentials.key(device) is None:
+            return None
+        return 'project:%s' % device.get('project_id')
+
     def poll(self, context, devices):
         by_key = {}
         for device in devices:
-            by_key.setdefault(self.credentials.key(device), []).append(
-                device)
+            by_key.setdefault(self.poll_scope(device), []).append(device)
         result = {}
         for key, group in by_key.items():
             result.update(self._poller(key).wait(context, group, self))
@@ -160,8 +166,8 @@ class OpenStackDriver(base.DeviceDriver):
             return poller
 
     def poll_batch(self, key, devices):
-        """{device id: PollResult} for ``devices`` (all with credentials
-        ``key``) with one VIM query."""
+        """{device id: PollResult} for ``devices`` (all of one poll scope;
+        ``key``: the credentials to use) with one VIM query."""
         raise NotImplementedError()
 
 
@@ -241,7 +247,9 @@ class BatchPoller:
             last = time.monotonic()
             results, errors = {}, {}
             try:
-                results = self.driver.poll_batch(self.key, devices)
+                # Any waiting device's credentials see the whole scope.
+                results = self.driver.poll_batch(
+                    self.driver.credentials.key(devices[0]), devices)
             except Exception as e:
                 LOG.warning('%s: poll of %d devices failed: %s',
                             self.driver.group, len(devices), e)

@@ -92,9 +92,13 @@ class FakeServers:
         tag = (search_opts or {}).get('tags')
         found = [s for s in list(self.store.values())
                  if tag is None or tag in s.tags]
-        if self.page_size is not None and limit != -1:
-            found = found[:self.page_size]
-        return found
+        marker = kwargs.get('marker')
+        if marker is not None:
+            ids = [s.id for s in found]
+            found = found[ids.index(marker) + 1:]
+        size = min(x for x in (limit, self.page_size, len(found))
+                   if x is not None and x >= 0)
+        return found[:size]
 
     def create(self, **kwargs):
         self._record('create', **kwargs)
@@ -261,7 +265,8 @@ class NovaTestCase(base.TestCase):
 
     def device(self, attributes=None, **values):
         device = {'id': uuidutils.generate_uuid(), 'name': 'd',
-                  'instance_id': None, 'kwargs': {}, 'service_contexts': [],
+                  'project_id': 'project-a', 'instance_id': None,
+                  'kwargs': {}, 'service_contexts': [],
                   'template': {'attributes': dict(
                       {'image': 'cirros', 'flavor': 'm1.tiny'}
                       if attributes is None else attributes)}}
@@ -811,12 +816,15 @@ class TestPoll(NovaTestCase):
         self.servers.add(service['id'])
         results = self.driver.poll(self.ctx, [mine, service])
         self.assertEqual({'active'}, {r.state for r in results.values()})
-        self.assertEqual({'trust-1', None}, set(self.driver._pollers))
+        # One poller per project (whichever trust), one for the service.
+        self.assertEqual({'project:%s' % mine['project_id'], None},
+                         set(self.driver._pollers))
         self.assertEqual({'trust-1', None},
                          {c.args[0] for c in self.nova_factory.mock_calls})
 
     def test_all_pages_are_read(self):
         self.servers.page_size = 3
+        self.config(list_page_size=3, group='nova')
         devices = [self.device() for _ in range(5)]
         for device in devices:
             self.servers.add(device['id'], status='ACTIVE')
