@@ -20,6 +20,9 @@ def prepare_service(argv=None, default_config_files=None, defaults=None):
     global _LOGGING_REGISTERED
     if not _LOGGING_REGISTERED:
         logging.register_options(CONF)
+        # paramiko logs every ssh connection at INFO.
+        logging.set_defaults(default_log_levels=(
+            logging.get_default_log_levels() + ['paramiko=WARN']))
         _LOGGING_REGISTERED = True
     for group, opts in messaging_opts.list_opts():
         CONF.register_opts(opts, group=group)

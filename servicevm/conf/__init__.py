@@ -8,6 +8,7 @@ from servicevm.conf import database
 from servicevm.conf import default
 from servicevm.conf import drivers
 from servicevm.conf import fault
+from servicevm.conf import mgmt
 from servicevm.conf import secrets
 from servicevm.conf import vim
 
@@ -19,5 +20,6 @@ conductor.register_opts(CONF)
 database.register_opts(CONF)
 drivers.register_opts(CONF)
 fault.register_opts(CONF)
+mgmt.register_opts(CONF)
 secrets.register_opts(CONF)
 vim.register_opts(CONF)

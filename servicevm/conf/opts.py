@@ -8,6 +8,7 @@ from servicevm.conf import database
 from servicevm.conf import default
 from servicevm.conf import drivers
 from servicevm.conf import fault
+from servicevm.conf import mgmt
 from servicevm.conf import secrets
 from servicevm.conf import vim
 
@@ -15,7 +16,7 @@ from servicevm.conf import vim
 def list_opts():
     merged = {}
     for module in (default, drivers, api, conductor, database, fault,
-                   secrets, vim):
+                   mgmt, secrets, vim):
         for group, opts in module.list_opts():
             key = getattr(group, 'name', group)
             merged.setdefault(key, (group, []))[1].extend(opts)
