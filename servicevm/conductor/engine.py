@@ -16,6 +16,7 @@ cancel.
 """
 
 import concurrent.futures
+import contextlib
 import threading
 import time
 
@@ -76,12 +77,13 @@ class Work:
         # What forward steps found, recorded with their end.
         self.notes = {}
 
-    def call(self, method, ctx, *args):
+    def call(self, method, ctx, *args, bounded=True):
         """A driver call, retried with backoff on transient errors, within
-        the driver's limit of parallel calls."""
+        the driver's limit of parallel calls (unless not ``bounded``)."""
         conf = self.conf.conductor
         delay = conf.driver_retry_backoff
-        slots = self.runner.driver_slots(self.template['device_driver'])
+        slots = (self.runner.driver_slots(self.template['device_driver'])
+                 if bounded else contextlib.nullcontext())
         for attempt in range(conf.driver_call_retries + 1):
             try:
                 with slots:
@@ -100,7 +102,10 @@ class Work:
                 delay *= 2
 
     def poll(self, ctx):
-        return self.call('poll', ctx, [self.device])[self.device['id']]
+        # Not bounded: a batched poll waits for its driver's next cycle,
+        # and must not keep the creates and deletes from their slots.
+        return self.call('poll', ctx, [self.device],
+                         bounded=False)[self.device['id']]
 
     def note(self, **values):
         """Record on the device what a step did, with the step's end

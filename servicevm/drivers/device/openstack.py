@@ -13,6 +13,7 @@ background thread per driver and credentials, with one list query per
 cycle, however many devices are waited on.
 """
 
+import contextlib
 import threading
 import time
 
@@ -109,11 +110,14 @@ class OpenStackDriver(base.DeviceDriver):
         """``fn(*args, **kwargs)``, within the limit of parallel calls,
         retried with backoff when the failure may pass. Errors come out
         as DriverError with the VIM's message (not retried again by the
-        conductor)."""
+        conductor). The batched poll's query (``context`` None) is not
+        held back by the limit: it is one per cycle, and every waiting
+        operation depends on it."""
         delay = self.options.retry_backoff
         for attempt in range(self.options.call_retries + 1):
             try:
-                with self._slots:
+                with (self._slots if context is not None
+                      else contextlib.nullcontext()):
                     with self._lock:
                         self.calls[what] = self.calls.get(what, 0) + 1
                     return fn(*args, **kwargs)
