@@ -621,10 +621,14 @@ start_api() {
     else
         ctl=(--no-control-socket)
     fi
+    # --limit-request-line 0: nova-api asks Neutron for the ports of
+    # every server of a list in one GET, longer than gunicorn's default
+    # 4094 bytes once a project has some dozens of servers.
     launch "${name}" env MINICLOUD_ETC="${ETC}" "${VENV}/bin/gunicorn" \
         --bind "127.0.0.1:${API_PORT[${name}]}" \
         --workers "${API_WORKERS[${name}]}" --worker-class gthread --threads 4 \
         --timeout 120 --graceful-timeout 5 --keep-alive 5 \
+        --limit-request-line 0 \
         "${ctl[@]}" --pythonpath "${TOOLS_DIR}" \
         --error-logfile - --log-level warning \
         "minicloud_wsgi:${API_APP[${name}]}"

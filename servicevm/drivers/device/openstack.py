@@ -189,6 +189,10 @@ class BatchPoller:
         self._errors = {}        # device id -> error of last cycle
         self._cycle = 0
         self._polling = False    # a cycle's query is under way
+        self._in_flight = set()  # device ids that query covers
+        # Devices whose waiter just left (to poll again a moment later):
+        # kept in the next query. device id -> (device, until).
+        self._recent = {}
         self._thread = None
 
     def wait(self, context, devices, driver):
@@ -196,8 +200,11 @@ class BatchPoller:
             for device in devices:
                 _, n = self._waiting.get(device['id'], (device, 0))
                 self._waiting[device['id']] = (device, n + 1)
-            # A query under way may not cover these devices: the next.
-            target = self._cycle + (2 if self._polling else 1)
+            # A query under way that does not cover these devices: the
+            # next one answers.
+            covered = all(d['id'] in self._in_flight for d in devices)
+            target = self._cycle + (
+                2 if self._polling and not covered else 1)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, daemon=True,
@@ -220,10 +227,12 @@ class BatchPoller:
                 return result
         finally:
             with self._cond:
+                until = time.monotonic() + max(2 * self.interval, 2.0)
                 for device in devices:
                     d, n = self._waiting.get(device['id'], (None, 1))
                     if n <= 1:
                         self._waiting.pop(device['id'], None)
+                        self._recent[device['id']] = (device, until)
                     else:
                         self._waiting[device['id']] = (d, n - 1)
 
@@ -247,6 +256,14 @@ class BatchPoller:
                 if not devices:
                     # They left during the pause: no query for nobody.
                     continue
+                now = time.monotonic()
+                for device_id, (device, until) in list(
+                        self._recent.items()):
+                    if until < now:
+                        self._recent.pop(device_id)
+                    elif device_id not in self._waiting:
+                        devices.append(device)
+                self._in_flight = {d['id'] for d in devices}
                 self._polling = True
             last = time.monotonic()
             results, errors = {}, {}
@@ -272,4 +289,5 @@ class BatchPoller:
                         self._results.pop(device_id)
                 self._cycle += 1
                 self._polling = False
+                self._in_flight = set()
                 self._cond.notify_all()
