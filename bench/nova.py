@@ -30,7 +30,8 @@ sends the driver's image lookup there too: the proxy passes
 Nova asks Neutron for the ports of every server of a list in one GET;
 tools/minicloud.sh serves its APIs with unlimited request lines for that
 (gunicorn's default of 4094 bytes refused lists of more than ~85 servers
-before; --list-page-size 80 was the workaround).
+before: a cloud started before that change needs --list-page-size 80 for
+runs of more than ~80 devices).
 
 Every server of a run is named ``svmbench-<run id>-...``; those of an
 interrupted earlier run are deleted first, all at the end (after the
@@ -544,11 +545,13 @@ class Bench:
     # ---- measuring ---------------------------------------------------
 
     def watch(self, fetch, sent, names, interval, what, gone=False,
-              pool=None):
+              pool=None, failed=(), halt=None):
         """fetch() ({name: state}) every ``interval`` s until each of
-        ``names`` is ACTIVE or ERROR (``gone``: no longer listed);
-        returns {name: (monotonic time of the answer that showed it,
-        state)}. Only names whose request was sent (in ``sent``) count."""
+        ``names`` is ACTIVE or ERROR (``gone``: no longer listed, or
+        ERROR: a failed delete, unless in ``failed`` before); returns
+        {name: (monotonic time of the answer that showed it, state)}.
+        Only names whose request was sent (in ``sent``) count; once
+        ``halt`` is set, returns what it saw."""
         seen = {}
         deadline = time.monotonic() + self.args.timeout
         while True:
@@ -559,11 +562,12 @@ class Bench:
                 if name in seen or name not in sent:
                     continue
                 state = states.get(name)
-                if gone and state is None:
-                    seen[name] = (now, 'gone')
+                if gone and (state is None or state == 'ERROR' and
+                             name not in failed):
+                    seen[name] = (now, state or 'gone')
                 elif not gone and state in ('ACTIVE', 'ERROR'):
                     seen[name] = (now, state)
-            if len(seen) == len(names):
+            if len(seen) == len(names) or halt is not None and halt.is_set():
                 return seen
             if pool is not None:
                 pool.check()
@@ -586,12 +590,12 @@ class Bench:
         return out
 
     def run_phase(self, fn, names, fetch, interval, what, gone=False,
-                  side=None):
+                  side=None, failed=()):
         """fn(name) for each name by the client threads while fetch()
         is watched (and ``side``, a Nova list, in a thread of its own);
         returns ({name: request time}, what watch() saw, what the side
         watch saw)."""
-        sent, side_seen = {}, {}
+        sent, side_seen, halt = {}, {}, threading.Event()
 
         def request(name):
             sent[name] = time.monotonic()
@@ -601,17 +605,22 @@ class Bench:
             try:
                 side_seen.update(self.watch(side, sent, names,
                                             self.args.base_poll,
-                                            what + ' in Nova', gone))
+                                            what + ' in Nova', gone,
+                                            failed=failed, halt=halt))
             except Exception as e:
                 log('watching Nova: %s' % e)
         thread = threading.Thread(target=watch_side, daemon=True)
         if side is not None:
             thread.start()
         pool = Pool(names, self.args.clients, request, self.stop_event)
-        seen = self.watch(fetch, sent, names, interval, what, gone, pool)
+        seen = self.watch(fetch, sent, names, interval, what, gone, pool,
+                          failed)
         pool.join()
         if side is not None:
-            thread.join(self.args.timeout)
+            # Servers whose device failed may never get there.
+            thread.join(120)
+            halt.set()
+            thread.join(60)
         return sent, seen, side_seen
 
     def baseline(self, n, label='base'):
@@ -675,7 +684,15 @@ class Bench:
         self.proxy.phase = 'delete:' + label
         dsent, gone, nova_gone = self.run_phase(
             delete, names, self.svm_states, self.args.svm_poll, 'gone',
-            gone=True, side=in_nova)
+            gone=True, side=in_nova, failed=failed)
+        stuck = [k for k, (_, state) in gone.items() if state == 'ERROR']
+        if stuck:
+            _, body = self.client().request('GET', '/v1/devices/' +
+                                            ids[stuck[0]])
+            self.notes.append('%d of %d devices in ERROR after their delete, '
+                              'e.g. %s' % (len(stuck), n, str(
+                                  body['device'].get('status_reason'))[:300]))
+            log('note: ' + self.notes[-1])
         self.proxy.phase = 'after:' + label
         out = {'devices': n, 'create': self.figures(sent, active),
                'create_nova_active': self.figures(sent, nova_active),
@@ -811,8 +828,9 @@ class Bench:
         lag = svm['seen_after_nova_active']
         out.append(row % ('ACTIVE in Nova -> ACTIVE in servicevm p50, p95', '',
                           sec(lag['p50_s']), sec(lag['p95_s'])))
-        out.append(row % ('in ERROR', nova['create']['errors'],
-                          svm['create']['errors'], ''))
+        out.append(row % ('in ERROR after create / delete', '%d / %d' % (
+            nova['create']['errors'], nova['delete']['errors']), '%d / %d' % (
+            svm['create']['errors'], svm['delete']['errors']), ''))
         out += ['', 'Nova API calls servicevm made (counting proxy), and '
                 'their latency p50 (ms) in the batch of %d:' % n]
         cols = [(k, b) for b in (svm, small) for k in ('create', 'delete')]
@@ -859,7 +877,8 @@ class Bench:
                 'PASS' if ok else 'MISS'))
         out += ['note: ' + note for note in self.notes]
         print('\n'.join(out), flush=True)
-        errors = sum(x['create']['errors'] for x in (nova, svm, small))
+        errors = sum(x[k]['errors'] for x in (nova, svm, small)
+                     for k in ('create', 'delete'))
         return {
             'config': {k: getattr(args, k) for k in (
                 'devices', 'small', 'clients', 'quick', 'poll_interval',
