@@ -35,26 +35,13 @@ tried again ``[mgmt] ssh_connect_retries`` times with a doubling backoff,
 through the operation's interruptible sleep.
 """
 
-import base64
-import binascii
-import contextlib
-import errno
 import hashlib
-import io
 import json
-import os
-import re
 import select
-import shlex
 import socket
-import tempfile
 import threading
 import time
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives import serialization
 from oslo_log import log as logging
 import paramiko
 
@@ -63,285 +50,31 @@ from servicevm.common import secrets
 from servicevm.conf import mgmt as mgmt_conf
 from servicevm.drivers.device import base as device_base
 from servicevm.drivers.mgmt import base
+from servicevm.drivers.mgmt import ssh_pins
+from servicevm.drivers.mgmt import ssh_pool
+from servicevm.drivers.mgmt.ssh_util import DEFAULT_PORT
+from servicevm.drivers.mgmt.ssh_util import DRIVER
+from servicevm.drivers.mgmt.ssh_util import ERROR_OUTPUT_CHARS
+from servicevm.drivers.mgmt.ssh_util import EXIT_GRACE
+from servicevm.drivers.mgmt.ssh_util import REMOTE_COMMAND
+from servicevm.drivers.mgmt.ssh_util import _HostKeyMismatch
+from servicevm.drivers.mgmt.ssh_util import _StaleConnection
+from servicevm.drivers.mgmt.ssh_util import _Tail
+from servicevm.drivers.mgmt.ssh_util import _Unreachable
+from servicevm.drivers.mgmt.ssh_util import _describe
+from servicevm.drivers.mgmt.ssh_util import _is_transient
+from servicevm.drivers.mgmt.ssh_util import _tcp_connect
+from servicevm.drivers.mgmt.ssh_util import env_preamble
+from servicevm.drivers.mgmt.ssh_util import load_private_key
+from servicevm.drivers.mgmt.ssh_util import parse_host_keys
+from servicevm.drivers.mgmt.ssh_util import split_address
+
 
 LOG = logging.getLogger(__name__)
 
-DRIVER = 'ssh'
-REMOTE_COMMAND = '/bin/sh -s'
-DEFAULT_PORT = 22
-# Channels one cached connection carries at once; OpenSSH refuses more
-# than MaxSessions (10 by default) per connection. A call beyond this
-# gets a connection of its own.
-MAX_CHANNELS_PER_CONNECTION = 8
-# Seconds to wait for the end of a script's output once it exited: a
-# process it left in the background may hold its stdout open.
-EXIT_GRACE = 1.0
-# Characters of partial output quoted in an error message.
-ERROR_OUTPUT_CHARS = 2000
 
-_TRANSIENT_ERRNOS = frozenset([
-    errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
-    errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EPIPE,
-    errno.EHOSTDOWN, errno.ENETDOWN])
-
-
-class _HostKeyMismatch(Exception):
-    """The device showed another key than the pinned one."""
-
-    def __init__(self, expected, got):
-        super().__init__('host key mismatch')
-        self.expected = expected
-        self.got = got
-
-
-class _StaleConnection(Exception):
-    """A cached connection could not open a session (it died)."""
-
-
-class _Unreachable(Exception):
-    """Every connection attempt failed for a reason that may pass."""
-
-
-def sanitize_env_name(name):
-    """``name`` as a portable shell variable name: upper case, [A-Z0-9_]
-    only (others become '_'), not starting with a digit."""
-    result = re.sub(r'[^A-Z0-9_]', '_', str(name).upper())
-    if not result or result[0].isdigit():
-        result = '_' + result
-    return result
-
-
-def _env_value(value):
-    if value is None:
-        return ''
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, bytes):
-        return value.decode('utf-8', 'replace')
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def env_preamble(env):
-    """Shell lines exporting ``env`` safely: every value single-quoted
-    (shlex.quote), so that nothing in it is expanded or run."""
-    lines = []
-    seen = {}
-    for name, value in (env or {}).items():
-        safe = sanitize_env_name(name)
-        text = _env_value(value)
-        if '\0' in text:
-            raise ValueError('environment variable %s contains a NUL '
-                             'character, which no shell variable can hold'
-                             % safe)
-        if safe in seen:
-            LOG.warning('ssh: environment variables %r and %r are both '
-                        'exported as %s; the last one wins',
-                        seen[safe], name, safe)
-        seen[safe] = name
-        lines.append('export %s=%s\n' % (safe, shlex.quote(text)))
-    return ''.join(lines)
-
-
-def split_address(address):
-    """'host', 'host:port', '[v6]', '[v6]:port' or a bare IPv6 address ->
-    (host, port or None)."""
-    address = str(address).strip()
-    match = re.match(r'^\[([^\]]+)\](?::(\d+))?$', address)
-    if match:
-        host, port = match.group(1), match.group(2)
-    elif address.count(':') == 1:
-        host, port = address.split(':')
-    else:
-        host, port = address, None
-    if port is not None:
-        port = int(port)
-    return host, port
-
-
-def fingerprint(key):
-    if key is None:
-        return 'no key'
-    return '%s (%s)' % (key.fingerprint, key.get_name())
-
-
-def parse_host_keys(text):
-    """Public keys from ``text``: one a line, as in a .pub file
-    ("ssh-ed25519 AAAA... comment") or a known_hosts line ("host
-    ssh-ed25519 AAAA...")."""
-    keys = []
-    for line in str(text).splitlines():
-        fields = line.split()
-        if not fields or fields[0].startswith('#'):
-            continue
-        for i, field in enumerate(fields[:-1]):
-            if field.startswith(('ssh-', 'ecdsa-', 'rsa-')):
-                try:
-                    blob = base64.b64decode(fields[i + 1], validate=True)
-                    keys.append(paramiko.PKey.from_type_string(field, blob))
-                except (binascii.Error, ValueError, paramiko.SSHException,
-                        paramiko.UnknownKeyType) as e:
-                    raise ValueError('%s key: %s' % (
-                        field, type(e).__name__)) from None
-                break
-        else:
-            raise ValueError('not an OpenSSH public key line')
-    if not keys:
-        raise ValueError('no key in it')
-    return keys
-
-
-def load_private_key(text, passphrase=None):
-    """A paramiko key from private key text (OpenSSH or PEM format).
-    Raises ValueError with a message that quotes nothing of the key."""
-    if isinstance(text, bytes):
-        text = text.decode('utf-8', 'replace')
-    data = text.strip().encode() + b'\n'
-    password = passphrase.encode() if passphrase else None
-
-    def parse(password):
-        try:
-            return serialization.load_ssh_private_key(data, password)
-        except ValueError:
-            return serialization.load_pem_private_key(data, password)
-
-    try:
-        try:
-            loaded = parse(password)
-        except TypeError:
-            if password is None:
-                raise ValueError('it is encrypted: give mgmt_auth.passphrase')
-            # A passphrase for a key that is not encrypted.
-            password = None
-            loaded = parse(None)
-    except (ValueError, TypeError) as e:
-        if 'passphrase' in str(e):
-            raise
-        raise ValueError('not an OpenSSH or PEM private key, or a wrong '
-                         'passphrase') from None
-    except Exception:
-        raise ValueError('not a supported private key') from None
-    if isinstance(loaded, rsa.RSAPrivateKey):
-        cls = paramiko.RSAKey
-    elif isinstance(loaded, ed25519.Ed25519PrivateKey):
-        cls = paramiko.Ed25519Key
-    elif isinstance(loaded, ec.EllipticCurvePrivateKey):
-        cls = paramiko.ECDSAKey
-    else:
-        raise ValueError('unsupported key type %s' % type(loaded).__name__)
-    try:
-        return cls.from_private_key(
-            io.StringIO(data.decode()),
-            password=password.decode() if password else None)
-    except (paramiko.SSHException, ValueError, TypeError):
-        raise ValueError('paramiko cannot use this %s key' % (
-            cls.__name__)) from None
-
-
-def _tcp_connect(host, port, timeout):
-    """A TCP connection to the first address of ``host`` that answers,
-    with Nagle's algorithm off: ssh's small request/reply messages
-    otherwise wait for delayed ACKs (some 40 ms each)."""
-    error = None
-    for family, kind, proto, _name, address in socket.getaddrinfo(
-            host, port, 0, socket.SOCK_STREAM):
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.connect(address)
-            return sock
-        except OSError as e:
-            sock.close()
-            error = e
-    raise error or OSError(errno.EHOSTUNREACH, 'no address')
-
-
-def _is_transient(error):
-    """Whether a connection attempt that failed with ``error`` may
-    succeed later (the device is still booting)."""
-    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
-        return True
-    if isinstance(error, (socket.timeout, TimeoutError, EOFError)):
-        return True
-    if isinstance(error, paramiko.AuthenticationException):
-        # Only a timeout of the exchange, not a refusal, may pass.
-        return 'timeout' in str(error).lower()
-    if isinstance(error, paramiko.BadHostKeyException):
-        return False
-    if isinstance(error, paramiko.SSHException):
-        message = str(error)
-        return ('banner' in message or 'Negotiation failed' in message
-                or 'Connection reset' in message
-                or 'No existing session' in message)
-    if isinstance(error, socket.gaierror):
-        return False
-    if isinstance(error, OSError):
-        return error.errno in _TRANSIENT_ERRNOS
-    return False
-
-
-def _describe(error):
-    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
-        reasons = sorted(set(e.strerror or str(e)
-                             for e in error.errors.values()))
-        return ', '.join(reasons) or 'connection failed'
-    if isinstance(error, (socket.timeout, TimeoutError)):
-        return 'timed out'
-    if isinstance(error, EOFError):
-        return 'the connection was closed by the device'
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
-
-
-class _Tail:
-    """The last ``limit`` bytes of a stream, and how many were dropped."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.data = bytearray()
-        self.dropped = 0
-
-    def feed(self, chunk):
-        self.data += chunk
-        extra = len(self.data) - self.limit
-        if extra > 0:
-            del self.data[:extra]
-            self.dropped += extra
-
-    def text(self):
-        data = bytes(self.data)
-        if self.dropped:
-            # Do not start in the middle of a UTF-8 character.
-            skip = 0
-            while skip < min(3, len(data)) and data[skip] & 0xC0 == 0x80:
-                skip += 1
-            data = data[skip:]
-            return '[... %d bytes of output dropped ...]\n%s' % (
-                self.dropped + skip, data.decode('utf-8', 'replace'))
-        return data.decode('utf-8', 'replace')
-
-
-class _Connection:
-    """A cached client, shared by the calls of one (device, operation)."""
-
-    def __init__(self, key, ident):
-        self.key = key
-        self.ident = ident
-        self.client = None
-        self.ready = threading.Event()
-        self.users = 0
-        self.last_used = time.monotonic()
-        self.retired = False
-
-    def alive(self):
-        transport = self.client and self.client.get_transport()
-        return bool(transport and transport.is_active())
-
-
-class SshMgmtDriver(base.MgmtDriver):
+class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
+                    base.MgmtDriver):
     """Runs scripts on devices over ssh (entry point ``ssh``)."""
 
     #: Interruptible waits, as device drivers have them.
@@ -685,140 +418,6 @@ class SshMgmtDriver(base.MgmtDriver):
             auth, sort_keys=True, default=str).encode()).hexdigest()
         return target, digest
 
-    # ---- sessions and connections ----
-
-    @contextlib.contextmanager
-    def _session(self, context):
-        """One of the ``ssh_max_sessions`` slots, waited for
-        interruptibly."""
-        interrupt = getattr(context, 'interrupt', None)
-        while not self._slots.acquire(timeout=0.2):
-            if interrupt is not None and interrupt.is_set():
-                raise exceptions.Interrupted(reason=getattr(
-                    context, 'interrupt_reason', 'the operation was stopped'))
-        with self._lock:
-            self.active_sessions += 1
-            self.peak_sessions = max(self.peak_sessions,
-                                     self.active_sessions)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.active_sessions -= 1
-            self._slots.release()
-
-    def _acquire(self, context, device, auth, target, action, retries):
-        """(a connection entry in use by this call, whether it was
-        reused)."""
-        self._reap()
-        key = (device.get('id'), getattr(context, 'operation_id', None))
-        ident = self._ident(auth, target)
-        interrupt = getattr(context, 'interrupt', None)
-        while True:
-            stale = None
-            with self._lock:
-                entry = self._cache.get(key)
-                if entry is not None and entry.ready.is_set() and (
-                        entry.ident != ident or not entry.alive()):
-                    self._cache.pop(key)
-                    entry.retired = True
-                    stale = entry if entry.users == 0 else None
-                    entry = None
-                if entry is None:
-                    entry = _Connection(key, ident)
-                    entry.users = 1
-                    self._cache[key] = entry
-                    break
-                if entry.ready.is_set():
-                    if entry.users < MAX_CHANNELS_PER_CONNECTION:
-                        entry.users += 1
-                        entry.last_used = time.monotonic()
-                        return entry, True
-                    # Busy: a connection of this call's own.
-                    entry = _Connection(key, ident)
-                    entry.users = 1
-                    entry.retired = True
-                    break
-            # Another call is connecting to it: wait for that.
-            while not entry.ready.wait(0.2):
-                if interrupt is not None and interrupt.is_set():
-                    raise exceptions.Interrupted(reason=getattr(
-                        context, 'interrupt_reason',
-                        'the operation was stopped'))
-        if stale:
-            self._close_client(stale)
-        try:
-            entry.client = self._connect(context, device, auth, target,
-                                         action, retries)
-        except BaseException:
-            with self._lock:
-                if self._cache.get(key) is entry:
-                    self._cache.pop(key)
-                entry.retired = True
-                entry.ready.set()
-            raise
-        with self._lock:
-            entry.last_used = time.monotonic()
-            entry.ready.set()
-        self._start_reaper()
-        return entry, False
-
-    def _release(self, entry, broken=False):
-        with self._lock:
-            entry.users -= 1
-            entry.last_used = time.monotonic()
-            if broken or self.options.ssh_idle_timeout <= 0:
-                if self._cache.get(entry.key) is entry:
-                    self._cache.pop(entry.key)
-                entry.retired = True
-            close = entry.retired and entry.users == 0
-        if close:
-            self._close_client(entry)
-
-    def _reap(self):
-        """Close the kept connections idle for ssh_idle_timeout."""
-        now = time.monotonic()
-        idle = self.options.ssh_idle_timeout
-        with self._lock:
-            expired = [e for e in self._cache.values()
-                       if e.ready.is_set() and e.users == 0
-                       and (now - e.last_used >= idle or not e.alive())]
-            for entry in expired:
-                self._cache.pop(entry.key)
-                entry.retired = True
-            left = len(self._cache)
-        for entry in expired:
-            LOG.debug('ssh: closing the idle connection of device %s '
-                      '(operation %s)', *entry.key)
-            self._close_client(entry)
-        return left
-
-    def _start_reaper(self):
-        with self._lock:
-            if self._reaper is not None and self._reaper.is_alive():
-                return
-            self._reaper_stop.clear()
-            self._reaper = threading.Thread(
-                target=self._reap_loop, name='ssh-mgmt-reaper', daemon=True)
-            self._reaper.start()
-
-    def _reap_loop(self):
-        interval = min(max(self.options.ssh_idle_timeout / 2, 0.5), 15)
-        while not self._reaper_stop.wait(interval):
-            if not self._reap():
-                with self._lock:
-                    if not self._cache:
-                        self._reaper = None
-                        return
-
-    @staticmethod
-    def _close_client(entry):
-        if entry.client is not None:
-            try:
-                entry.client.close()
-            except Exception:  # closing is best effort
-                pass
-
     def _connect(self, context, device, auth, target, action, retries):
         """An authenticated client, after up to ``retries`` retries
         (default ``ssh_connect_retries``) while the device is not
@@ -878,7 +477,7 @@ class SshMgmtDriver(base.MgmtDriver):
         name = host if port == DEFAULT_PORT else '[%s]:%d' % (host, port)
         for key in pinned:
             client.get_host_keys().add(name, key.get_name(), key)
-        client.set_missing_host_key_policy(_LearnPolicy(
+        client.set_missing_host_key_policy(ssh_pins.LearnPolicy(
             self, pin_path, device_id, self._where(target)))
         timeout = self.options.ssh_connect_timeout
         sock = None
@@ -929,124 +528,3 @@ class SshMgmtDriver(base.MgmtDriver):
         LOG.debug('ssh: connected to %s as %s (device %s)',
                   self._where(target), auth['username'], device_id)
         return client
-
-    # ---- host key pins ----
-
-    def known_hosts_dir(self):
-        return self.options.known_hosts_dir or os.path.join(
-            tempfile.gettempdir(), 'servicevm', 'ssh_known_hosts')
-
-    def pin_path(self, device_id):
-        """The file that pins the host key of ``device_id``."""
-        name = re.sub(r'[^A-Za-z0-9._-]', '_', str(device_id))
-        if name.startswith('.') or not name:
-            name = '_' + name
-        return os.path.join(self.known_hosts_dir(), name + '.known_hosts')
-
-    def _pin_path(self, device_id, action):
-        directory = self.known_hosts_dir()
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            st = os.stat(directory)
-        except OSError as e:
-            raise exceptions.DriverError(
-                driver=DRIVER, action=action,
-                reason='[mgmt] known_hosts_dir %s: %s' % (
-                    directory, e.strerror)) from None
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            raise exceptions.DriverError(
-                driver=DRIVER, action=action,
-                reason='[mgmt] known_hosts_dir %s must belong to this user '
-                       'and not be writable by others' % directory)
-        return self.pin_path(device_id)
-
-    @staticmethod
-    def _read_pins(path, action):
-        keys = paramiko.HostKeys()
-        try:
-            keys.load(path)
-        except FileNotFoundError:
-            return []
-        except (OSError, paramiko.SSHException) as e:
-            raise exceptions.DriverError(
-                driver=DRIVER, action=action,
-                reason='cannot read the host key pin %s: %s' % (
-                    path, getattr(e, 'strerror', None) or e)) from None
-        return [key for host in keys.keys() for key in keys[host].values()]
-
-    def learn(self, path, device_id, where, hostname, key):
-        """Pin ``key`` unless a pin appeared meanwhile (then it must be
-        that key)."""
-        with self._pin_lock:
-            pinned = self._read_pins(path, 'pin a host key')
-            if pinned:
-                if any(k == key for k in pinned):
-                    return
-                raise _HostKeyMismatch(pinned[0], key)
-            directory = os.path.dirname(path)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix='.pin-')
-            try:
-                with os.fdopen(fd, 'w') as f:
-                    f.write('# servicevm: host key of device %s, learned '
-                            '%s from %s.\n# Delete this file to have it '
-                            'learned again on the next contact.\n' % (
-                                device_id,
-                                time.strftime('%Y-%m-%dT%H:%M:%SZ',
-                                              time.gmtime()), where))
-                    f.write('%s %s %s\n' % (hostname, key.get_name(),
-                                            key.get_base64()))
-                # Atomic, and never over a pin another process wrote
-                # meanwhile.
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    pinned = self._read_pins(path, 'pin a host key')
-                    if pinned:
-                        if any(k == key for k in pinned):
-                            return
-                        raise _HostKeyMismatch(pinned[0], key)
-                    # An empty or unreadable pin: replace it.
-                    os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        LOG.info('ssh: learned the host key %s of device %s (%s); pinned '
-                 'in %s', fingerprint(key), device_id, where, path)
-
-    def _host_key_error(self, device_id, target, action, expected, got,
-                        pin_path):
-        where = self._where(target)
-        if pin_path is None:
-            how = ('it does not match mgmt_auth.host_key (expected %s, got '
-                   '%s); correct mgmt_auth.host_key if the device\'s key '
-                   'changed on purpose' % (
-                       fingerprint(expected), fingerprint(got)))
-        else:
-            how = ('expected %s, got %s. Refused: this may be another '
-                   'machine or an attack. If the device was rebuilt or '
-                   'its key regenerated on purpose, reset the pin by '
-                   'deleting %s; the key is learned again on the next '
-                   'contact' % (fingerprint(expected), fingerprint(got),
-                                pin_path))
-        LOG.error('ssh: the host key of device %s (%s) changed: %s',
-                  device_id, where, how)
-        return exceptions.DriverError(
-            driver=DRIVER, action=action,
-            reason='the host key of device %s (%s) changed: %s' % (
-                device_id, where, how))
-
-
-class _LearnPolicy(paramiko.MissingHostKeyPolicy):
-    """Called by paramiko when no key is pinned: learn the device's."""
-
-    def __init__(self, driver, path, device_id, where):
-        self.driver = driver
-        self.path = path
-        self.device_id = device_id
-        self.where = where
-
-    def missing_host_key(self, client, hostname, key):
-        if self.path is None:
-            raise _HostKeyMismatch(None, key)
-        self.driver.learn(self.path, self.device_id, self.where, hostname,
-                          key)

@@ -28,8 +28,9 @@ from servicevm.tests.functional import base as functional_base
 
 try:
     from servicevm.drivers.mgmt import ssh
+    from servicevm.drivers.mgmt import ssh_util
 except ImportError as e:  # paramiko missing from the venv
-    ssh = None
+    ssh = ssh_util = None
     _IMPORT_ERROR = str(e)
 
 CONF = cfg.CONF
@@ -251,7 +252,7 @@ class SshDriverTestCase(base.TestCase):
 
     @staticmethod
     def fingerprint_of(pub_line):
-        return ssh.parse_host_keys(pub_line)[0].fingerprint
+        return ssh_util.parse_host_keys(pub_line)[0].fingerprint
 
     # ---- key auth, output, exit codes ----
 
@@ -330,7 +331,7 @@ class SshDriverTestCase(base.TestCase):
                'ok_NAME': 'e', 'A=1;touch %s #' % marker: 'f'}
         self.assertEqual(
             ['MY_VAR', 'LOWER', '_1ABC', 'X_Y_Z', 'OK_NAME'],
-            [ssh.sanitize_env_name(n) for n in list(env)[:5]])
+            [ssh_util.sanitize_env_name(n) for n in list(env)[:5]])
         code, out, err = self.run_script(
             'echo "$MY_VAR$LOWER$_1ABC$X_Y_Z$OK_NAME"\n'
             'env | grep -c "^A_1_TOUCH__TMP_SSH_TEST_NAME_" || true\n',
