@@ -91,49 +91,35 @@ def is_sealed(value):
     return isinstance(value, dict) and set(value) == {MARK}
 
 
-def _walk(value, leaf):
-    """A copy of ``value`` whose secret leaves went through ``leaf``."""
+def _secret_leaf(key, value):
+    return (key in SECRET_NAMES and value is not None
+            and not isinstance(value, (dict, list)))
+
+
+def _walk(value, leaf, key=None):
+    """A copy of ``value`` (found under ``key``) whose secret leaves, and
+    sealed values, went through ``leaf``."""
+    if is_sealed(value) or _secret_leaf(key, value):
+        return leaf(value)
     if isinstance(value, dict):
-        if is_sealed(value):
-            return leaf(value)
-        return {k: (leaf(v) if k in SECRET_NAMES and v is not None
-                    and not isinstance(v, (dict, list))
-                    else _walk(v, leaf))
-                for k, v in value.items()}
+        return {k: _walk(v, leaf, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_walk(v, leaf) for v in value]
     return value
 
 
-def has_secrets(value):
-    found = []
-    _walk(value, lambda v: found.append(1) or v)
-    return bool(found)
-
-
 def seal(value, key=None, conf=None):
     """Seal the secret leaves of ``value`` (a key-value pair's value, or
-    the pair's key itself when ``key`` is secret)."""
+    the value itself when the pair's ``key`` is secret)."""
     def leaf(v):
         if is_sealed(v):
             return v
-        return {MARK: _fernet(conf).encrypt(
-            str(v).encode()).decode()}
-    if key in SECRET_NAMES and value is not None and not isinstance(
-            value, (dict, list)):
-        return leaf(value)
-    if not has_secrets(value):
-        return value
-    return _walk(value, leaf)
+        return {MARK: _fernet(conf).encrypt(str(v).encode()).decode()}
+    return _walk(value, leaf, key)
 
 
 def mask(value, key=None):
-    def leaf(v):
-        return MASK
-    if key in SECRET_NAMES and value is not None and not isinstance(
-            value, (dict, list)):
-        return MASK
-    return _walk(value, leaf)
+    return _walk(value, lambda v: MASK, key)
 
 
 def reveal(value, conf=None):
@@ -147,8 +133,6 @@ def reveal(value, conf=None):
             raise SecretsUnavailable(
                 reason='a secret was sealed with a key that is no longer '
                        'configured') from e
-    if is_sealed(value):
-        return leaf(value)
     return _walk(value, leaf)
 
 
@@ -158,8 +142,6 @@ def reseal(value, conf=None):
         if not is_sealed(v):
             return v
         return {MARK: _fernet(conf).rotate(v[MARK].encode()).decode()}
-    if is_sealed(value):
-        return leaf(value)
     return _walk(value, leaf)
 
 

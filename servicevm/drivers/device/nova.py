@@ -378,25 +378,38 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             return super().action(context, device, action, params)
         return '%s of server %s requested' % (action, server_id)
 
-    def _wait_image(self, context, key, image_id):
-        glance = self._service(key, 'image')
+    def _wait(self, context, action, check, what):
+        """``check()`` every poll_interval until it returns something
+        (not None), for at most [conductor] device_timeout seconds."""
         deadline = self.conf.conductor.device_timeout
         waited = 0.0
         while True:
+            result = check()
+            if result is not None:
+                return result
+            if waited > deadline:
+                raise exceptions.DriverError(
+                    driver='nova', action=action,
+                    reason='%s after %d s' % (what, deadline))
+            self.sleep(context, self.options.poll_interval)
+            waited += self.options.poll_interval
+
+    def _wait_image(self, context, key, image_id):
+        glance = self._service(key, 'image')
+
+        def active():
             reply = self.vim_call(context, 'images.get', glance.get,
                                   '/v2/images/%s' % image_id,
                                   raise_exc=False)
             status = (reply.json().get('status')
                       if reply.status_code == 200 else None)
-            if status == 'active':
-                return
-            if status in ('killed', 'deleted', None) or waited > deadline:
+            if status in ('killed', 'deleted', None):
                 raise exceptions.DriverError(
                     driver='nova', action='snapshot_create',
-                    reason='image %s is %s after %.0f s' % (
-                        image_id, status or 'gone', waited))
-            self.sleep(context, self.options.poll_interval)
-            waited += self.options.poll_interval
+                    reason='image %s is %s' % (image_id, status or 'gone'))
+            return True if status == 'active' else None
+        self._wait(context, 'snapshot_create', active,
+                   'image %s is not active' % image_id)
 
     def _resize(self, context, key, nova, server, flavor):
         """Resize, then confirm it once Nova waits for the confirmation."""
@@ -411,26 +424,21 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         if not busy:
             self.vim_call(context, 'servers.resize', nova.servers.resize,
                           server.id, flavor_id)
-        deadline = self.conf.conductor.device_timeout
-        waited = 0.0
-        while True:
-            server = self.vim_call(context, 'servers.get', nova.servers.get,
-                                   server.id)
-            if server.status == 'VERIFY_RESIZE':
+
+        def confirmed():
+            current = self.vim_call(context, 'servers.get',
+                                    nova.servers.get, server.id)
+            if current.status == 'VERIFY_RESIZE':
                 self.vim_call(context, 'servers.confirm_resize',
                               nova.servers.confirm_resize, server.id)
                 return 'resized to flavor %s' % flavor
-            if server.status == 'ERROR':
-                fault = getattr(server, 'fault', None) or {}
+            if current.status == 'ERROR':
+                fault = getattr(current, 'fault', None) or {}
                 raise exceptions.DriverError(
                     driver='nova', action='resize',
                     reason=fault.get('message') or 'the server is in ERROR')
-            if waited > deadline:
-                raise exceptions.DriverError(
-                    driver='nova', action='resize',
-                    reason='no VERIFY_RESIZE after %d s' % deadline)
-            self.sleep(context, self.options.poll_interval)
-            waited += self.options.poll_interval
+            return None
+        return self._wait(context, 'resize', confirmed, 'no VERIFY_RESIZE')
 
 
 class _Unknown(Exception):

@@ -589,6 +589,18 @@ class ServiceTestCase(PostgresTestCase):
         return self.expect(202, 'POST', '/v1/devices', persona=persona,
                            body={'device': body}).json()['device']
 
+    def wait_until(self, predicate, what, timeout=30, interval=0.05):
+        """Poll ``predicate`` until it returns something true; returns
+        that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                self.fail('not %s after %ss' % (what, timeout))
+            time.sleep(interval)
+
     def wait_for_device(self, device_id, status, persona=ADMIN,
                         timeout=30):
         """Poll until the device has ``status``, or is gone when

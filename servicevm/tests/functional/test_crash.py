@@ -95,16 +95,6 @@ class FaultMixin:
     def step(operation, name):
         return {s['name']: s for s in operation['steps']}[name]
 
-    def wait_until(self, predicate, what, timeout=30, interval=0.05):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                self.fail('not %s after %ss' % (what, timeout))
-            time.sleep(interval)
-
 
 # ------------------------------------------------------------ kill -9
 

@@ -12,7 +12,6 @@ requesting user's project through a Keystone trust).
 
 import json
 import os
-import time
 
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -159,13 +158,3 @@ class CloudTestCase(fbase.ServiceTestCase):
                        timeout=None):
         return self.wait_for_operation(operation_id, states,
                                        timeout=timeout or self.VM_TIMEOUT)
-
-    def wait_until(self, predicate, what, timeout=60, interval=0.5):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                self.fail('not %s after %ss' % (what, timeout))
-            time.sleep(interval)

@@ -100,7 +100,8 @@ class TestNovaDevices(base.CloudTestCase):
         self.assertEqual(1, len(added))
         self.act_and_wait(device_id, 'detach_nic', port_id=added.pop())
         self.wait_until(lambda: {p['id'] for p in self.ports(server_id)}
-                        == ports_before, 'the port detached')
+                        == ports_before, 'the port detached',
+                        timeout=60, interval=0.5)
 
         operation = self.act_and_wait(device_id, 'snapshot_create',
                                       name='it-snap')
