@@ -242,7 +242,7 @@ has_test_files() {
     [[ -d "$1" ]] && [[ -n "$(find "$1" -name 'test*.py' -print -quit)" ]]
 }
 
-declare -A S_PASSED S_FAILED S_SKIPPED S_NOTE S_TIME
+declare -A S_PASSED S_FAILED S_SKIPPED S_NOTE S_TIME S_FAILING
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 TOTAL_SKIPPED=0
@@ -298,6 +298,18 @@ run_suite() {
                 note="${note:+${note}; }stestr exited ${rc} without a failing test"
             fi
         fi
+    fi
+    if [[ "${f}" != 0 && -d "${repo}/.stestr" ]]; then
+        S_FAILING[${suite}]="$("${VENV}/bin/stestr" -u "${repo}" failing --list 2>/dev/null | sed 's/\[.*\]$//' || true)"
+        # Only each failure's id and traceback (not its captured logs).
+        "${VENV}/bin/stestr" -u "${repo}" failing 2>/dev/null | awk '
+            /\{\{\{$/ { skip = 1 }
+            skip { if ($0 ~ /^\}\}\}$/) skip = 0; next }
+            /^(FAIL|ERROR):/ { keep = 1 }
+            /^Captured traceback:/ { keep = 1 }
+            /^Captured [a-z]+:/ && !/traceback/ { keep = 0 }
+            /^Ran [0-9]+ tests/ { keep = 0 }
+            keep' | tail -n 120 > "${STATE_DIR}/failing-${suite}.txt" || true
     fi
     S_PASSED[${suite}]=${p}
     S_FAILED[${suite}]=${f}
@@ -359,6 +371,15 @@ stop_servers
 phase ""
 
 # ---------------------------------------------------------------- summary
+# The end of each failing suite's tracebacks, so that a log's tail shows
+# why it failed.
+for suite in "${SUITES[@]}"; do
+    if [[ -n "${S_FAILING[${suite}]:-}" && -s "${STATE_DIR}/failing-${suite}.txt" ]]; then
+        echo
+        echo "==================== ${suite}: failing tests (end of output) ===================="
+        cat "${STATE_DIR}/failing-${suite}.txt"
+    fi
+done
 echo
 echo "==================== servicevm test summary ===================="
 for line in "${PHASE_LOG[@]}"; do
@@ -369,6 +390,9 @@ for suite in "${SUITES[@]}"; do
     printf 'suite  %-12s passed=%-5s failed=%-5s skipped=%-5s %4ss %s\n' \
         "${suite}" "${S_PASSED[${suite}]}" "${S_FAILED[${suite}]}" \
         "${S_SKIPPED[${suite}]}" "${S_TIME[${suite}]}" "${S_NOTE[${suite}]}"
+    while read -r test_id; do
+        [[ -n "${test_id}" ]] && echo "  FAILED ${test_id}"
+    done <<<"${S_FAILING[${suite}]:-}"
 done
 RC=0
 if ((TOTAL_FAILED > 0)); then
