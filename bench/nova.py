@@ -436,8 +436,6 @@ class Bench:
                    'enabled_device_drivers': 'noop,nova', 'debug': 'false',
                    'use_stderr': 'false', 'default_log_levels': LOG_LEVELS,
                    'graceful_shutdown_timeout': 5}
-        if args.rpc_threads:
-            default['executor_thread_pool_size'] = args.rpc_threads
         nova = {}
         if args.list_page_size:
             nova['list_page_size'] = args.list_page_size
@@ -798,10 +796,10 @@ class Bench:
                 else 'already running'),
             '[nova] poll_interval %gs, max_parallel_calls %d, '
             'list_page_size %s; [conductor] workers %d, poll_interval 0.2s, '
-            'max_parallel_driver_calls %s; RPC threads %s' % (
+            'max_parallel_driver_calls %s' % (
                 args.poll_interval, args.max_parallel_calls,
                 args.list_page_size or 'default', args.workers,
-                args.driver_calls or 'default', args.rpc_threads or 'default'),
+                args.driver_calls or 'default'),
             'watched: Nova by one list every %gs, servicevm by one GET '
             '/v1/devices every %gs; load average %s -> %s' % (
                 args.base_poll, args.svm_poll, self.load_at_start,
@@ -882,7 +880,7 @@ class Bench:
         return {
             'config': {k: getattr(args, k) for k in (
                 'devices', 'small', 'clients', 'quick', 'poll_interval',
-                'max_parallel_calls', 'workers', 'driver_calls', 'rpc_threads',
+                'max_parallel_calls', 'workers', 'driver_calls',
                 'list_page_size', 'base_poll', 'svm_poll')},
             'source': self.source, 'results': r,
             'targets': [{'target': c[0], 'value': c[1], 'pass': c[2]}
@@ -956,8 +954,6 @@ def parse_args(argv):
     add('--workers', type=int, default=128, help='[conductor] workers (128)')
     add('--driver-calls', type=int,
         help='[conductor] max_parallel_driver_calls (servicevm\'s default)')
-    add('--rpc-threads', type=int,
-        help='[DEFAULT] executor_thread_pool_size (servicevm\'s default)')
     add('--base-poll', type=float, default=0.5,
         help='seconds between two lists of Nova\'s servers (0.5)')
     add('--svm-poll', type=float, default=0.2,

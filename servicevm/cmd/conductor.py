@@ -20,6 +20,9 @@ class Conductor:
     """A conductor's RPC server and its manager's background duties."""
 
     def __init__(self, conf):
+        # The RPC server's threads run the operations: [conductor] workers
+        # sizes them (read here, after the configuration files were parsed).
+        conf.set_override('executor_thread_pool_size', conf.conductor.workers)
         self.manager = manager.ConductorManager(conf, conf.host)
         target = messaging.Target(topic=conf.conductor.topic,
                                   server=conf.host)
@@ -50,9 +53,7 @@ def stop_conductor(conductor):
 
 
 def main():
-    service.prepare_service(
-        sys.argv[1:],
-        defaults={'executor_thread_pool_size': CONF.conductor.workers})
+    service.prepare_service(sys.argv[1:])
     server = start_conductor(CONF)
     stopped = threading.Event()
 

@@ -759,3 +759,15 @@ class TestEvents(op_base.OperationTestCase):
             'device.create.wait_active.start',
             'device.create.wait_active.end',
             'device.create.end'], self.events(device_id, op_id))
+
+
+class TestConductorThreads(op_base.OperationTestCase):
+
+    autostart = False
+
+    def test_workers_option_sizes_the_rpc_threads(self):
+        # Set after the process read its configuration files, as a
+        # deployer's servicevm.conf does.
+        self.config(workers=3, group='conductor')
+        server = self.start_conductor_now()
+        self.assertEqual(3, server.server._work_executor._max_workers)
