@@ -293,7 +293,9 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
                 if not stack_id:
                     raise
                 return stack_id
-        return self.vim_call(context, 'create stack', create)
+        stack_id = self.vim_call(context, 'create stack', create)
+        self.changed(device['id'])
+        return stack_id
 
     def poll_batch(self, key, devices):
         client = self._client(key)
@@ -378,6 +380,7 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
                 if stack and not stack.stack_status.startswith('DELETE_'):
                     raise
         self.vim_call(context, 'delete stack', delete)
+        self.changed(device['id'])
 
     def _update_stack(self, context, device, parameters, what,
                       outputs=False):
@@ -402,6 +405,7 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
             with self._cache_lock:
                 self._pending.pop(stack.id, None)
             raise
+        self.changed(device['id'])
         return stack
 
     def update(self, context, device):

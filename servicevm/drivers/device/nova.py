@@ -228,6 +228,7 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             meta=metadata,
             availability_zone=attrs.get('availability_zone'),
             nics=self._nics(device, attrs), tags=tags)
+        self.changed(device['id'])
         LOG.info('Device %s: server %s requested', device['id'], server.id)
         return server.id
 
@@ -302,6 +303,7 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             ids.add(device['instance_id'])
         for server_id in ids:
             self._delete_server(context, nova, server_id)
+        self.changed(device['id'])
 
     def _delete_server(self, context, nova, server_id):
         try:
@@ -315,6 +317,12 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
     # ---- actions -----------------------------------------------------------
 
     def action(self, context, device, action, params):
+        try:
+            return self._action(context, device, action, params)
+        finally:
+            self.changed(device['id'])
+
+    def _action(self, context, device, action, params):
         key = self.credentials.key(device)
         nova = self._nova(key)
         server_id = device.get('instance_id')

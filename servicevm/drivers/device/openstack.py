@@ -101,6 +101,9 @@ class OpenStackDriver(base.DeviceDriver):
             self.options.max_parallel_calls)
         self._pollers = {}
         self._lock = threading.Lock()
+        # device id -> when a call that changes it last returned: a poll
+        # query started before then may show the device as it was.
+        self._changed = {}
         #: VIM calls made, by name (for logs and benchmarks).
         self.calls = {}
 
@@ -142,6 +145,20 @@ class OpenStackDriver(base.DeviceDriver):
         message = getattr(error, 'message', None) or str(error)
         status = http_status(error)
         return '%s (HTTP %s)' % (message, status) if status else message
+
+    def changed(self, device_id):
+        """Note that a call changing ``device_id`` just returned."""
+        now = time.monotonic()
+        with self._lock:
+            self._changed[device_id] = now
+            if len(self._changed) > 10000:
+                for key, when in list(self._changed.items()):
+                    if now - when > 600:
+                        del self._changed[key]
+
+    def changed_at(self, device_id):
+        with self._lock:
+            return self._changed.get(device_id, 0.0)
 
     # ---- batched polling -------------------------------------------------
 
@@ -190,6 +207,7 @@ class BatchPoller:
         self._cycle = 0
         self._polling = False    # a cycle's query is under way
         self._in_flight = set()  # device ids that query covers
+        self._started = 0.0      # when that query started
         # Devices whose waiter just left (to poll again a moment later):
         # kept in the next query. device id -> (device, until).
         self._recent = {}
@@ -200,9 +218,11 @@ class BatchPoller:
             for device in devices:
                 _, n = self._waiting.get(device['id'], (device, 0))
                 self._waiting[device['id']] = (device, n + 1)
-            # A query under way that does not cover these devices: the
-            # next one answers.
-            covered = all(d['id'] in self._in_flight for d in devices)
+            # A query under way that does not cover these devices, or
+            # started before a change to one of them: the next answers.
+            covered = all(d['id'] in self._in_flight and
+                          driver.changed_at(d['id']) < self._started
+                          for d in devices)
             target = self._cycle + (
                 2 if self._polling and not covered else 1)
             if self._thread is None or not self._thread.is_alive():
@@ -265,7 +285,7 @@ class BatchPoller:
                         devices.append(device)
                 self._in_flight = {d['id'] for d in devices}
                 self._polling = True
-            last = time.monotonic()
+                last = self._started = time.monotonic()
             results, errors = {}, {}
             try:
                 # Any waiting device's credentials see the whole scope.
