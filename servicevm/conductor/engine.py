@@ -76,10 +76,13 @@ class Work:
         self.final_values = None
         # What forward steps found, recorded with their end.
         self.notes = {}
+        # Steps on their first try (no earlier try, no dead run).
+        self.first_tries = set()
 
-    def call(self, method, ctx, *args, bounded=True):
+    def call(self, method, ctx, *args, bounded=True, **kwargs):
         """A driver call, retried with backoff on transient errors, within
-        the driver's limit of parallel calls (unless not ``bounded``)."""
+        the driver's limit of parallel calls (unless not ``bounded``). A
+        retry is never ``new`` (the failed try may have made something)."""
         conf = self.conf.conductor
         delay = conf.driver_retry_backoff
         slots = (self.runner.driver_slots(self.template['device_driver'])
@@ -87,7 +90,7 @@ class Work:
         for attempt in range(conf.driver_call_retries + 1):
             try:
                 with slots:
-                    return getattr(self.driver, method)(ctx, *args)
+                    return getattr(self.driver, method)(ctx, *args, **kwargs)
             except exceptions.Interrupted:
                 raise
             except Exception as e:
@@ -96,6 +99,8 @@ class Work:
                                         e, exceptions.ServiceVMException))
                 if not retryable or attempt >= conf.driver_call_retries:
                     raise
+                if 'new' in kwargs:
+                    kwargs['new'] = False
                 LOG.warning('%s of device %s failed (%s); retrying in %.1fs',
                             method, self.device['id'], e, delay)
                 self.driver.sleep(ctx, delay)
@@ -419,6 +424,8 @@ class OperationRunner:
     def _run_step(self, ctx, handle, operation, work, row, step):
         """Run a started step; returns (OK, row, its end to record),
         (FAILED, row, error) or (STOPPED, row, None)."""
+        if row.attempts == 1 and not row.resumed:
+            work.first_tries.add(row.name)
         try:
             if row.resumed and step.check(ctx, work):
                 output = 'already done (found on resuming)'

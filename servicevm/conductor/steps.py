@@ -66,7 +66,8 @@ class CreateVM(Step):
     name = 'create_vm'
 
     def run(self, ctx, work):
-        instance_id = work.call('create', ctx, work.device)
+        instance_id = work.call('create', ctx, work.device,
+                                new=self.name in work.first_tries)
         work.note(instance_id=instance_id)
         return 'instance %s' % instance_id
 

@@ -62,8 +62,11 @@ class DeviceDriver(metaclass=abc.ABCMeta):
         self.conf = conf
 
     @abc.abstractmethod
-    def create(self, context, device):
-        """Start building the device; return its VIM instance id."""
+    def create(self, context, device, new=False):
+        """Start building the device; return its VIM instance id. Unless
+        ``new`` (nothing was asked of the VIM for this device before: no
+        earlier try, no dead run), first look for what an earlier try
+        made, so that nothing is made twice."""
 
     @abc.abstractmethod
     def poll(self, context, devices):

@@ -135,10 +135,10 @@ class FaultDeviceDriver(base.DeviceDriver):
 
     # ---- the contract --------------------------------------------------
 
-    def create(self, context, device):
+    def create(self, context, device, new=False):
         spec = self._inject(context, device, 'create')
         with self._locked():
-            existing = self._find(device['id'])
+            existing = None if new else self._find(device['id'])
             if existing is not None:
                 return existing['instance_id']
             instance = {'instance_id': 'fault-' + uuidutils.generate_uuid(),
@@ -147,7 +147,7 @@ class FaultDeviceDriver(base.DeviceDriver):
                                                 None)}
             with open(self._instance_path(device['id']), 'w') as f:
                 json.dump(instance, f)
-            self._journal(dict(instance, event='create'))
+            self._journal(dict(instance, event='create', new=new))
         if spec.get('sleep_after'):
             self.sleep(context, float(spec['sleep_after']))
         return instance['instance_id']

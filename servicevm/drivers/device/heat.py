@@ -275,10 +275,10 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
 
     # ---- the contract --------------------------------------------------
 
-    def create(self, context, device):
+    def create(self, context, device, new=False):
         fields = self._stack_fields(device)
         client = self._client(self.credentials.key(device))
-        stack_id = self._reuse(self.vim_call(
+        stack_id = None if new else self._reuse(self.vim_call(
             context, 'find stack', self._find, client, fields['stack_name']))
         if stack_id:
             return stack_id

@@ -11,7 +11,7 @@ from servicevm.drivers.device import base
 
 class NoopDeviceDriver(base.DeviceDriver):
 
-    def create(self, context, device):
+    def create(self, context, device, new=False):
         return 'noop-%s' % device['id']
 
     def poll(self, context, devices):

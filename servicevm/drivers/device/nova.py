@@ -76,6 +76,8 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         self._clients = {}
         self._names = {}
         self._cache_lock = threading.Lock()
+        # device id -> ids of its servers in the last poll that saw any.
+        self._seen = {}
 
     # ---- clients -----------------------------------------------------------
 
@@ -192,10 +194,12 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
 
     # ---- the contract ------------------------------------------------------
 
-    def create(self, context, device):
+    def create(self, context, device, new=False):
         key = self.credentials.key(device)
         nova = self._nova(key)
-        for server in self._servers(context, key, device_tag(device['id'])):
+        earlier = [] if new else self._servers(context, key,
+                                               device_tag(device['id']))
+        for server in earlier:
             if server.status == 'ERROR' or _task(server) == 'deleting':
                 # A failed build: make room for a new one.
                 self._delete_server(context, nova, server.id)
@@ -254,6 +258,15 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         for server in self._servers(None, key, TAG):
             device_id = (server.metadata or {}).get('servicevm_device_id')
             servers.setdefault(device_id, []).append(server)
+        with self._cache_lock:
+            if len(self._seen) > 100000:    # a cache: forget it all
+                self._seen.clear()
+            for device in devices:
+                found = servers.get(device['id'])
+                if found:
+                    self._seen[device['id']] = {s.id for s in found}
+                else:
+                    self._seen.pop(device['id'], None)
         return {d['id']: self._poll_one(key, d, servers.get(d['id'], []))
                 for d in devices}
 
@@ -297,10 +310,15 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
     def delete(self, context, device):
         key = self.credentials.key(device)
         nova = self._nova(key)
-        ids = {s.id for s in self._servers(context, key,
-                                           device_tag(device['id']))}
+        # The device's server, and any other the last poll saw; looked
+        # up by tag only when neither is known.
+        with self._cache_lock:
+            ids = set(self._seen.get(device['id'], ()))
         if device.get('instance_id'):
             ids.add(device['instance_id'])
+        if not ids:
+            ids = {s.id for s in self._servers(context, key,
+                                               device_tag(device['id']))}
         for server_id in ids:
             self._delete_server(context, nova, server_id)
         self.changed(device['id'])

@@ -27,9 +27,9 @@ class TestSecrets(base.APIBehaviourTestCase):
         self.driver_saw = []
         real_create = noop.NoopDeviceDriver.create
 
-        def create(driver, context, device):
+        def create(driver, context, device, new=False):
             self.driver_saw.append(device)
-            return real_create(driver, context, device)
+            return real_create(driver, context, device, new)
         self.useFixture(fixtures.MockPatchObject(
             noop.NoopDeviceDriver, 'create', create))
 

@@ -80,15 +80,20 @@ class OperationTestCase(base.APIBehaviourTestCase):
         return {i['device_id']: i
                 for i in fault.FaultDeviceDriver(CONF).instances()}
 
-    def journal(self, device_id=None):
-        """[(event, device_id)] of the VIM's journal."""
+    def journal_records(self, device_id=None):
+        """The VIM's journal: what each driver call did."""
         path = os.path.join(self.state_dir, 'journal.jsonl')
         if not os.path.exists(path):
             return []
         with open(path) as f:
             records = [json.loads(line) for line in f if line.strip()]
-        return [(r['event'], r['device_id']) for r in records
+        return [r for r in records
                 if device_id is None or r['device_id'] == device_id]
+
+    def journal(self, device_id=None):
+        """[(event, device_id)] of the VIM's journal."""
+        return [(r['event'], r['device_id'])
+                for r in self.journal_records(device_id)]
 
     def assertNoLeftovers(self, device_id):
         """Nothing of the device is left in the VIM, and it was never

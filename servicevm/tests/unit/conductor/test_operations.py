@@ -53,6 +53,16 @@ class TestFailurePolicy(op_base.OperationTestCase):
         self.assertEqual(1, steps['wait_active']['attempts'])
         self.assertIsNone(steps['create_vm']['error'])
         self.assertIsNone(self.operation(op_id)['error'])
+        # A retry looks for what the failed try may have made.
+        self.assertEqual([False], [r['new'] for r in self.journal_records(
+            device_id) if r['event'] == 'create'])
+
+    def test_first_try_of_a_create_is_new(self):
+        device_id, op_id = self.start_create({})
+        self.wait_rest(op_id, 'COMPLETED')
+        # Nothing to look for in the VIM first.
+        self.assertEqual([True], [r['new'] for r in self.journal_records(
+            device_id) if r['event'] == 'create'])
 
     def test_failed_wait_step_then_retry(self):
         # The first two polls (create_vm's check, wait_active) see an

@@ -397,6 +397,12 @@ class TestCreate(NovaTestCase):
         self.assertEqual(first, second)
         self.assertEqual(1, len(self.servers.called('create')))
 
+    def test_new_device_is_not_looked_up(self):
+        device = self.device()
+        self.driver.create(self.ctx, device, new=True)
+        self.assertEqual([], self.servers.called('list'))
+        self.assertEqual(1, len(self.servers.called('create')))
+
     def test_existing_server_is_returned(self):
         device = self.device()
         server = self.servers.add(device['id'], status='BUILD')
@@ -835,18 +841,32 @@ class TestPoll(NovaTestCase):
 
 class TestDelete(NovaTestCase):
 
-    def test_deletes_every_tagged_server(self):
+    def test_without_instance_id_deletes_every_tagged_server(self):
         device = self.device()
         first = self.servers.add(device['id'])
         second = self.servers.add(device['id'], status='ERROR')
         other = self.servers.add(uuidutils.generate_uuid())
-        device['instance_id'] = first.id
         self.driver.delete(self.ctx, device)
         self.assertEqual({first.id, second.id},
                          {c[1][0] for c in self.servers.called('delete')})
         self.assertEqual([other.id], list(self.servers.store))
         self.assertEqual({'tags': 'svm-dev-%s' % device['id']},
                          self.servers.called('list')[0][2]['search_opts'])
+
+    def test_deletes_its_server_and_those_the_last_poll_saw(self):
+        device = self.device()
+        first = self.servers.add(device['id'])
+        second = self.servers.add(device['id'], status='ERROR')
+        other = self.servers.add(uuidutils.generate_uuid())
+        device['instance_id'] = first.id
+        self.driver.poll_batch(None, [device])
+        lists = len(self.servers.called('list'))
+        self.driver.delete(self.ctx, device)
+        self.assertEqual({first.id, second.id},
+                         {c[1][0] for c in self.servers.called('delete')})
+        self.assertEqual([other.id], list(self.servers.store))
+        # No lookup: the instance id and the poll said it all.
+        self.assertEqual(lists, len(self.servers.called('list')))
 
     def test_instance_id_without_tag_is_deleted(self):
         device = self.device()
