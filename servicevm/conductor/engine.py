@@ -155,6 +155,7 @@ class OperationRunner:
         self._driver_slots = {}
         # Template dicts by (id, updated_at).
         self._templates = {}
+        self.stopping = False
 
     @property
     def lease_seconds(self):
@@ -168,6 +169,16 @@ class OperationRunner:
             return self._driver_slots[name]
 
     # ---- entry -------------------------------------------------------
+
+    def shutdown(self):
+        """Stop every run now: each leaves its step as it is (whoever
+        takes the operation up checks that step first) and gives up its
+        lease, so that another conductor takes it at once."""
+        with self._lock:
+            self.stopping = True
+            handles = list(self.active.values())
+        for handle in handles:
+            handle.stop('the conductor is stopping')
 
     def run(self, context, operation_id, reclaim_own=False):
         """Run an operation if its lease can be had; returns when it
@@ -184,7 +195,7 @@ class OperationRunner:
             with self._slots:
                 ctx = svm_context.get_admin_context()
                 ctx.request_id = getattr(context, 'request_id', None)
-                while True:
+                while not self.stopping:
                     loaded = self.dbapi.operation_claim_load(
                         ctx, operation_id, self.host, self.lease_seconds,
                         reclaim_own=reclaim_own, plan=self._plan,
@@ -240,6 +251,12 @@ class OperationRunner:
                 return
             handle.mode = operation.state
             handle.interrupt.clear()
+            if self.stopping:
+                # (Checked after the clear: shutdown sets it first.)
+                self.dbapi.operation_release(ctx, operation.id, self.host)
+                LOG.info('Operation %s left to another conductor: this one '
+                         'stops', operation.id)
+                return
             ctx.interrupt = handle.interrupt
             ctx.interrupt_reason = 'the operation was stopped'
             ctx.operation_id = operation.id

@@ -20,7 +20,11 @@ class ConductorManager:
         self.supervisor.start()
 
     def stop(self):
+        """Stop the background duties, then every run (each gives its
+        operation up to another conductor)."""
         self.supervisor.stop()
+        self.runner.shutdown()
+        self.supervisor.wait()
 
     def run_operation(self, context, operation_id):
         self.runner.run(context, operation_id)

@@ -51,6 +51,10 @@ class Supervisor:
             self._thread.join(timeout=10)
         self._executor.shutdown(wait=False)
 
+    def wait(self):
+        """Wait for the runs the recovery started to end."""
+        self._executor.shutdown(wait=True)
+
     def _loop(self):
         ctx = svm_context.get_admin_context()
         next_beat = next_recovery = 0.0

@@ -14,6 +14,7 @@ from oslo_config import cfg
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from servicevm.cmd import conductor as conductor_cmd
 from servicevm.conductor import manager
 from servicevm.conductor import rpcapi
 from servicevm.db.sqlalchemy import models
@@ -331,4 +332,32 @@ class TestLeases(RecoveryTestCase):
         self.wait_rest(op_id, 'COMPLETED')
         steps = self.steps(op_id)
         self.assertEqual(2, steps['create_vm']['attempts'])
+        self.assertOneInstance(device_id)
+
+
+class TestShutdown(RecoveryTestCase):
+
+    def test_stopping_conductor_hands_its_operations_over(self):
+        # The first poll of the device (create_vm's check) hangs until
+        # interrupted.
+        device_id, op_id = self.start_create({'poll': {'hang': True,
+                                                       'times': 1}})
+        first = self.start_conductor_now()
+        # Made, and its check's poll hangs.
+        self.wait_until(lambda: device_id in self.vim(), 'the instance',
+                        timeout=10)
+        time.sleep(0.2)
+        started = time.monotonic()
+        conductor_cmd.stop_conductor(first)
+        self.assertLess(time.monotonic() - started, 5)
+        operation = self.operation(op_id)
+        self.assertEqual('PROCESSING', operation['state'])
+        self.assertIsNone(operation['lease_owner'])
+        # Another conductor takes it up at once (no lease to wait out),
+        # checks the step the first one left, and finishes.
+        started = time.monotonic()
+        self.start_conductor_now()
+        self.wait_rest(op_id, 'COMPLETED', timeout=15)
+        self.assertLess(time.monotonic() - started,
+                        CONF.conductor.takeover_time)
         self.assertOneInstance(device_id)
