@@ -141,15 +141,31 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         return result
 
     def _image(self, context, key, image, scope):
+        # From Glance itself (not through Nova's image proxy, which an
+        # endpoint_override of [nova] would misdirect): an id, or a name.
+        glance = self._service(key, 'image')
+
         def lookup(value):
-            try:
-                return self.vim_call(context, 'images.find',
-                                     self._nova(key).glance.find_image,
-                                     value).id
-            except exceptions.DriverError as e:
+            if uuidutils.is_uuid_like(value):
+                reply = self.vim_call(context, 'images.get', glance.get,
+                                      '/v2/images/%s' % value,
+                                      raise_exc=False)
+                if reply.status_code == 200:
+                    return reply.json()['id']
+            reply = self.vim_call(context, 'images.list', glance.get,
+                                  '/v2/images', raise_exc=False,
+                                  params={'name': value})
+            found = (reply.json().get('images') or []
+                     if reply.status_code == 200 else [])
+            if len(found) != 1:
                 raise exceptions.DriverError(
                     driver='nova', action='create',
-                    reason='image %r: %s' % (value, e)) from e
+                    reason='image %r: %s' % (value, (
+                        'Glance answered %s' % reply.status_code
+                        if reply.status_code != 200 else
+                        'no image has that name or id' if not found else
+                        '%d images have that name' % len(found))))
+            return found[0]['id']
         return self._resolve(context, scope, 'image', image, lookup)
 
     def _flavor(self, context, key, flavor, scope):

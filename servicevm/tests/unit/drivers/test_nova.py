@@ -190,19 +190,27 @@ class FakeFlavors:
         return list(self.flavors)
 
 
+CIRROS = '0b7b3f0e-7c1a-4a57-9d2e-8f1f4c2b6a01'
+UBUNTU = '5d2c9e47-3b8f-4e6a-a1c0-7f9e2d4b8c02'
+
+
 class FakeGlance:
+    """Glance's image API through a keystoneauth Adapter."""
 
     def __init__(self):
-        self.images = {'cirros': 'img-cirros', 'ubuntu': 'img-ubuntu'}
+        self.images = {'cirros': CIRROS, 'ubuntu': UBUNTU}   # name -> id
         self.calls = []
 
-    def find_image(self, name_or_id):
-        self.calls.append(name_or_id)
-        if name_or_id in self.images:
-            return mock.Mock(id=self.images[name_or_id])
-        if name_or_id in self.images.values():
-            return mock.Mock(id=name_or_id)
-        raise nova_exc.NotFound(404, 'No Image matching %s.' % name_or_id)
+    def get(self, url, raise_exc=True, params=None):
+        self.calls.append((url, params))
+        if url == '/v2/images':
+            return FakeReply(200, {'images': [
+                {'id': i} for n, i in self.images.items()
+                if n == params.get('name')]})
+        image_id = url.rsplit('/', 1)[-1]
+        if image_id in self.images.values():
+            return FakeReply(200, {'id': image_id})
+        return FakeReply(404, text='no image %s' % image_id)
 
 
 class FakeNova:
@@ -210,7 +218,6 @@ class FakeNova:
     def __init__(self):
         self.servers = FakeServers()
         self.flavors = FakeFlavors()
-        self.glance = FakeGlance()
 
 
 class FakeReply:
@@ -260,8 +267,16 @@ class NovaTestCase(base.TestCase):
         # idles for a minute) and must not reach for real credentials.
         self.nova_factory = self.driver._nova = mock.Mock(
             return_value=self.nova)
+        self.glance = FakeGlance()
+        self.driver._service = self.service
         self.ctx = context.get_admin_context()
         self.ctx.operation_id = 'op-1'
+
+    def service(self, key, service_type):
+        """Adapters of the other services: Glance here, others by the
+        tests that need them."""
+        self.assertEqual('image', service_type)
+        return self.glance
 
     def device(self, attributes=None, **values):
         device = {'id': uuidutils.generate_uuid(), 'name': 'd',
@@ -295,7 +310,7 @@ class TestCreate(NovaTestCase):
         kwargs = creates[0][2]
         self.assertEqual(self.servers.store[server_id].id, server_id)
         self.assertEqual('d', kwargs['name'])
-        self.assertEqual('img-cirros', kwargs['image'])
+        self.assertEqual(CIRROS, kwargs['image'])
         # Resolved by name: the id lookup failed, the list had it.
         self.assertEqual('f-2', kwargs['flavor'])
         self.assertEqual([('get', 'm1.small'), ('list',)],
@@ -335,19 +350,36 @@ class TestCreate(NovaTestCase):
                          kwargs['tags'])
 
     def test_flavor_and_image_by_id(self):
-        device = self.device(attributes={'image': 'img-ubuntu',
+        device = self.device(attributes={'image': UBUNTU,
                                          'flavor': 'f-2'})
         self.driver.create(self.ctx, device)
         kwargs = self.servers.called('create')[0][2]
-        self.assertEqual('img-ubuntu', kwargs['image'])
+        self.assertEqual(UBUNTU, kwargs['image'])
         self.assertEqual('f-2', kwargs['flavor'])
         # Found by id: no list of every flavor.
         self.assertEqual([('get', 'f-2')], self.nova.flavors.calls)
 
+    def test_unknown_image_is_a_clear_error(self):
+        e = self.assertRaises(exceptions.DriverError, self.driver.create,
+                              self.ctx, self.device({'image': 'nope',
+                                                     'flavor': 'm1.tiny'}))
+        self.assertIn("image 'nope': no image has that name or id", str(e))
+        self.assertEqual([], self.servers.called('create'))
+
+    def test_image_id_of_no_image_is_looked_up_as_a_name(self):
+        missing = uuidutils.generate_uuid()
+        self.assertRaises(exceptions.DriverError, self.driver.create,
+                          self.ctx, self.device({'image': missing,
+                                                 'flavor': 'm1.tiny'}))
+        self.assertEqual([('/v2/images/%s' % missing, None),
+                          ('/v2/images', {'name': missing})],
+                         self.glance.calls)
+
     def test_names_are_resolved_once(self):
         self.driver.create(self.ctx, self.device())
         self.driver.create(self.ctx, self.device())
-        self.assertEqual(['cirros'], self.nova.glance.calls)
+        self.assertEqual([('/v2/images', {'name': 'cirros'})],
+                         self.glance.calls)
         self.assertEqual([('get', 'm1.tiny'), ('list',)],
                          self.nova.flavors.calls)
         self.assertEqual(2, len(self.servers.called('create')))
@@ -384,7 +416,7 @@ class TestCreate(NovaTestCase):
                                      'networks': ['ignored']})
         self.driver.create(self.ctx, device)
         kwargs = self.servers.called('create')[0][2]
-        self.assertEqual('img-ubuntu', kwargs['image'])
+        self.assertEqual(UBUNTU, kwargs['image'])
         self.assertEqual('f-2', kwargs['flavor'])
         self.assertEqual('mine', kwargs['key_name'])
         # networks is not one of the attributes kwargs may override.
@@ -507,6 +539,7 @@ class TestRetries(NovaTestCase):
         self.config(call_retries=0, group='nova')
         driver = nova.NovaDeviceDriver(CONF)
         driver._nova = mock.Mock(return_value=self.nova)
+        driver._service = self.service
         self.servers.failures['create'] = [nova_exc.ClientException(503)]
         self.assertRaises(exceptions.DriverError, driver.create, self.ctx,
                           self.device())
@@ -527,6 +560,7 @@ class TestRetries(NovaTestCase):
         self.config(retry_backoff=30, group='nova')
         driver = nova.NovaDeviceDriver(CONF)
         driver._nova = mock.Mock(return_value=self.nova)
+        driver._service = self.service
         self.servers.failures['create'] = [nova_exc.ClientException(503)]
         self.ctx.interrupt = threading.Event()
         self.ctx.interrupt.set()
