@@ -60,6 +60,7 @@ phase() {
 # Servers this run started (and so stops); ones already running are kept.
 STARTED_PG=0
 STARTED_RABBIT=0
+STARTED_SSHD=0
 STARTED_CLOUD=0
 stop_servers() {
     if [[ "${STARTED_CLOUD}" == 1 && -z "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
@@ -67,12 +68,17 @@ stop_servers() {
         bash tools/minicloud.sh stop || echo "WARNING: tools/minicloud.sh stop failed" >&2
     fi
     if [[ -n "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
-        if ((STARTED_PG + STARTED_RABBIT > 0)); then
-            echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL and RabbitMQ running"
+        if ((STARTED_PG + STARTED_RABBIT + STARTED_SSHD > 0)); then
+            echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL, RabbitMQ and sshd running"
         fi
         STARTED_PG=0
         STARTED_RABBIT=0
+        STARTED_SSHD=0
         return 0
+    fi
+    if [[ "${STARTED_SSHD}" == 1 ]]; then
+        STARTED_SSHD=0
+        bash tools/sshd.sh stop || echo "WARNING: tools/sshd.sh stop failed" >&2
     fi
     if [[ "${STARTED_RABBIT}" == 1 ]]; then
         STARTED_RABBIT=0
@@ -124,6 +130,7 @@ declare -A PORT_DEFAULT=(
     [SERVICEVM_RABBIT_PORT]=25672
     [SERVICEVM_RABBIT_DIST_PORT]=25673
     [SERVICEVM_EPMD_PORT]=24369
+    [SERVICEVM_SSHD_PORT]=25222
 )
 AUTO_PORTS=()
 pick_port() {
@@ -195,6 +202,18 @@ else
 fi
 start_server rabbitmq.sh SERVICEVM_RABBIT_PORT SERVICEVM_RABBIT_DIST_PORT SERVICEVM_EPMD_PORT \
     || fatal "could not start RabbitMQ"
+
+# The sshd of the ssh management driver's tests, started once for all of
+# their classes (which run in parallel: a class that started it would stop
+# it under the others).
+phase "start sshd"
+if bash tools/sshd.sh status >/dev/null 2>&1; then
+    echo "the test sshd is already running: using it and leaving it running"
+else
+    pick_port SERVICEVM_SSHD_PORT
+    STARTED_SSHD=1
+fi
+start_server sshd.sh SERVICEVM_SSHD_PORT || fatal "could not start the test sshd"
 
 SERVICEVM_TEST_DB_URL="$(bash tools/postgres.sh url)"
 SERVICEVM_TEST_TRANSPORT_URL="$(bash tools/rabbitmq.sh url)"

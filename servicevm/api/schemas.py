@@ -45,7 +45,30 @@ service_contexts = {'type': 'array', 'items': service_context,
 
 TEMPLATE_FIELDS = ('id', 'project_id', 'name', 'description',
                    'device_driver', 'mgmt_driver', 'attributes',
-                   'service_types', 'created_at', 'updated_at')
+                   'service_types', 'lifecycle_events', 'created_at',
+                   'updated_at')
+
+# The moments of a device's life that run scripts (in this order within
+# an operation: see servicevm/conductor/steps.py).
+LIFECYCLE_EVENTS = ('INSTANTIATE', 'CONFIGURE', 'START', 'STOP', 'TERMINATE',
+                    'SCALE_OUT', 'SCALE_IN', 'HEAL')
+lifecycle_script = {
+    'type': 'object',
+    'properties': {
+        'name': {'type': 'string', 'minLength': 1, 'maxLength': 64,
+                 'pattern': '^[A-Za-z0-9_-]+$'},
+        'script': {'type': 'string', 'minLength': 1, 'maxLength': 65536},
+    },
+    'required': ['name', 'script'],
+    'additionalProperties': False,
+}
+lifecycle_events = {
+    'type': ['object', 'null'],
+    'properties': {event: {'type': 'array', 'maxItems': 32,
+                           'items': lifecycle_script}
+                   for event in LIFECYCLE_EVENTS},
+    'additionalProperties': False,
+}
 
 template_create = {
     'type': 'object',
@@ -60,6 +83,7 @@ template_create = {
                 'device_driver': driver_name,
                 'mgmt_driver': driver_name,
                 'attributes': kv_mapping,
+                'lifecycle_events': lifecycle_events,
                 'service_types': {
                     'type': 'array', 'maxItems': 32, 'uniqueItems': True,
                     'items': {'anyOf': [
@@ -82,7 +106,8 @@ template_update = {
     'properties': {
         'device_template': {
             'type': 'object',
-            'properties': {'name': name, 'description': description},
+            'properties': {'name': name, 'description': description,
+                           'lifecycle_events': lifecycle_events},
             'additionalProperties': False,
             'minProperties': 1,
         },

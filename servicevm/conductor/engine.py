@@ -16,7 +16,6 @@ cancel.
 """
 
 import concurrent.futures
-import contextlib
 import threading
 import time
 
@@ -30,6 +29,8 @@ from servicevm.common import exceptions
 from servicevm.common import keystone
 from servicevm.common import states
 from servicevm.conductor import steps as plan_steps
+from servicevm.conductor.work import Handle
+from servicevm.conductor.work import Work
 from servicevm.db import api as db_api
 from servicevm.drivers import loader
 
@@ -44,103 +45,6 @@ OK, FAILED, STOPPED = 'ok', 'failed', 'stopped'
 # first) once the database answers; the lease is still this conductor's.
 DB_TROUBLE = (db_exc.DBConnectionError, db_exc.DBDeadlock,
               sa_exc.OperationalError, sa_exc.InterfaceError)
-
-
-class Handle:
-    """One operation this conductor is running."""
-
-    def __init__(self, operation_id):
-        self.operation_id = operation_id
-        self.mode = None
-        self.interrupt = threading.Event()
-        self.reason = None
-        # Set when asked to run the operation while this run ends.
-        self.again = False
-
-    def stop(self, reason):
-        self.reason = reason
-        self.interrupt.set()
-
-
-class Work:
-    """What the steps of one run of an operation share."""
-
-    def __init__(self, runner, ctx, operation, device, template, driver):
-        self.runner = runner
-        self.conf = runner.conf
-        self.ctx = ctx
-        self.operation = operation
-        self.device = device
-        self.template = template
-        self.driver = driver
-        self.final_values = None
-        # What forward steps found, recorded with their end.
-        self.notes = {}
-        # Steps on their first try (no earlier try, no dead run).
-        self.first_tries = set()
-
-    def call(self, method, ctx, *args, bounded=True, **kwargs):
-        """A driver call, retried with backoff on transient errors, within
-        the driver's limit of parallel calls (unless not ``bounded``). A
-        retry is never ``new`` (the failed try may have made something)."""
-        conf = self.conf.conductor
-        delay = conf.driver_retry_backoff
-        slots = (self.runner.driver_slots(self.template['device_driver'])
-                 if bounded else contextlib.nullcontext())
-        for attempt in range(conf.driver_call_retries + 1):
-            try:
-                with slots:
-                    return getattr(self.driver, method)(ctx, *args, **kwargs)
-            except exceptions.Interrupted:
-                raise
-            except Exception as e:
-                retryable = getattr(e, 'retryable',
-                                    not isinstance(
-                                        e, exceptions.ServiceVMException))
-                if not retryable or attempt >= conf.driver_call_retries:
-                    raise
-                if 'new' in kwargs:
-                    kwargs['new'] = False
-                LOG.warning('%s of device %s failed (%s); retrying in %.1fs',
-                            method, self.device['id'], e, delay)
-                self.driver.sleep(ctx, delay)
-                delay *= 2
-
-    def poll(self, ctx):
-        # Not bounded: a batched poll waits for its driver's next cycle,
-        # and must not keep the creates and deletes from their slots.
-        return self.call('poll', ctx, [self.device],
-                         bounded=False)[self.device['id']]
-
-    def note(self, **values):
-        """Record on the device what a step did, with the step's end
-        (a step that dies before its end is re-run, and the driver finds
-        what the dead run made)."""
-        self.device.update(values)
-        self.notes.update(values)
-
-    def take_notes(self):
-        notes, self.notes = self.notes, {}
-        return notes
-
-    def record(self, **values):
-        """Record on the device what a step did, now."""
-        self.device.update(values)
-        if not self.runner.dbapi.device_update_held(
-                self.ctx, self.device['id'], self.operation.id, values,
-                self.runner.host):
-            raise exceptions.Interrupted(reason='the operation is no longer '
-                                                'this conductor\'s')
-
-    def alarm(self, event_type, message):
-        """An event that needs a person (result ``alarm``)."""
-        self.runner.dbapi.event_create(self.ctx, **dict(
-            self.runner._event(self.operation, event_type, 'alarm',
-                               message)))
-
-    def restore_kwargs(self, kwargs):
-        self.runner.dbapi.device_set_kwargs(self.ctx, self.device['id'],
-                                            kwargs)
 
 
 class OperationRunner:
@@ -218,10 +122,12 @@ class OperationRunner:
                 if self.active.get(operation_id) is handle:
                     self.active.pop(operation_id)
 
-    @staticmethod
-    def _plan(operation):
-        return [(s.name, s.depends_on, s.reversible)
-                for s in plan_steps.plan_for(operation)]
+    def _plan(self, operation, template, key):
+        """The steps of an operation that has none yet: its kind's, and
+        the scripts its template's lifecycle events add."""
+        if key is not None:
+            template = self._template(template, key)
+        return plan_steps.plan_for(operation, template)
 
     def _template(self, template, key):
         """The template as a dict, from the cache when its (id,
@@ -335,8 +241,13 @@ class OperationRunner:
         except Exception as e:
             LOG.warning('Operation %s cannot start: %s', operation.id, e)
             return self._suspend(ctx, operation, None, e)
-        plan = plan_steps.plan_for(operation)
-        pairs = list(zip(operation.steps, plan))
+        try:
+            return self._forward_steps(ctx, handle, operation, work)
+        finally:
+            work.close()
+
+    def _forward_steps(self, ctx, handle, operation, work):
+        pairs = [(row, plan_steps.step_for(row)) for row in operation.steps]
         # Ends of steps not recorded yet: they go with the next starts, or
         # with the operation's end.
         ends = []
@@ -353,7 +264,7 @@ class OperationRunner:
                         step.check(ctx, work)
                 return self._complete(ctx, operation, work, ends)
             ready = [(r, s) for r, s in todo
-                     if set(s.depends_on) <= done]
+                     if set(r.depends_on or ()) <= done]
             if not self._start(ctx, handle, operation, work, ready, ends):
                 return
             results = self._run_ready(ctx, handle, operation, work, ready)
@@ -534,11 +445,10 @@ class OperationRunner:
             raise
         except Exception as e:
             return self._suspend(ctx, operation, None, e)
-        plan = {s.name: s for s in plan_steps.plan_for(operation)}
         for row in sorted(operation.steps, key=lambda r: -r.seq):
             if row.state not in states.STEP_UNDO_STATES:
                 continue
-            step = plan[row.name]
+            step = plan_steps.step_for(row)
             if row.state == states.STEP_COMPLETED and not step.reversible:
                 return self._suspend(ctx, operation, row, plan_steps.StepError(
                     reason='it cannot be undone, so the operation cannot '

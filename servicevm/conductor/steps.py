@@ -8,6 +8,8 @@ it depends on. Steps never touch the database directly: they read and
 write through the ``Work`` of their operation.
 """
 
+import json
+import re
 import time
 
 from servicevm.common import exceptions
@@ -92,19 +94,25 @@ class WaitActive(Step):
 
     def run(self, ctx, work):
         result = wait_for(ctx, work, lambda r: r.state == 'active', 'active')
-        work.final_values = {'mgmt_address': result.mgmt_address,
-                             'power_state': result.power_state,
-                             'ready': True}
+        self._found(work, result)
         return 'active at %s' % result.mgmt_address
 
     def check(self, ctx, work):
         result = work.poll(ctx)
         if result.state != 'active':
             return False
+        self._found(work, result)
+        return True
+
+    @staticmethod
+    def _found(work, result):
+        # The address goes in with the step's end: the lifecycle scripts
+        # after it (in this run or a later one) reach the device there.
+        if result.mgmt_address != work.device.get('mgmt_address'):
+            work.note(mgmt_address=result.mgmt_address)
         work.final_values = {'mgmt_address': result.mgmt_address,
                              'power_state': result.power_state,
                              'ready': True}
-        return True
 
 
 class UpdateVM(Step):
@@ -236,13 +244,151 @@ class WaitAction(Step):
         return work.final_values is not None
 
 
-PLANS = {
+class RunScript(Step):
+    """One lifecycle script of the device's template, run on the device
+    by the template's management driver; named ``script.<EVENT>.<name>``.
+    The script is read from the template when the step runs, so a retry
+    after the template was fixed (PATCH) runs the fixed script."""
+
+    def __init__(self, event, script_name):
+        self.event = event
+        self.script_name = script_name
+        self.name = script_step(event, script_name)
+
+    def _script(self, work):
+        events = work.template.get('lifecycle_events') or {}
+        for script in events.get(self.event) or ():
+            if script['name'] == self.script_name:
+                return script['script']
+        raise StepError(reason='the template no longer has a %s script '
+                               'named %r' % (self.event, self.script_name))
+
+    def run(self, ctx, work):
+        device = work.device
+        if not device.get('mgmt_address'):
+            if self.event == 'TERMINATE':
+                # Nothing to reach (its create never got that far): the
+                # delete goes on.
+                work.scripts_ran.add(self.name)
+                return 'skipped: the device has no management address'
+            raise StepError(reason='the device has no management address '
+                                   'to run its %s script %r on' % (
+                                       self.event, self.script_name))
+        script = self._script(work)
+        code, out, err = work.mgmt().run_script(
+            ctx, device, script, script_env(work, self.event))
+        summary = 'exit %s; stdout: %s; stderr: %s' % (
+            code, _tail(out), _tail(err))
+        if code != 0:
+            raise StepError(reason='%s script %r failed: %s' % (
+                self.event, self.script_name, summary))
+        work.scripts_ran.add(self.name)
+        return summary
+
+    def check(self, ctx, work):
+        # What a script did cannot be seen from here: done when this run
+        # ran it (a resumed script runs again; scripts are idempotent).
+        return self.name in work.scripts_ran
+
+    def rollback(self, ctx, work):
+        return 'nothing to undo (a script is not reverted)'
+
+
+SCRIPT_OUTPUT = 1500
+
+
+def _tail(text):
+    text = (text or '').strip()
+    return text if len(text) <= SCRIPT_OUTPUT else '...' + text[
+        -SCRIPT_OUTPUT:]
+
+
+def script_step(event, script_name):
+    return 'script.%s.%s' % (event, script_name)
+
+
+def env_name(key):
+    """An environment variable name from any key: upper case, letters,
+    digits and underscores only."""
+    name = re.sub(r'[^A-Z0-9_]', '_', str(key).upper())
+    return '_' + name if not name or name[0].isdigit() else name
+
+
+def script_env(work, event):
+    """What a script gets: the device's facts, then the template's and
+    the request's ``configurations`` as SVM_CONF_<NAME> (values that are
+    not strings as JSON). Values reach the script as its environment,
+    never on a command line."""
+    device = work.device
+    env = {'SVM_EVENT': event, 'SVM_DEVICE_ID': device['id'],
+           'SVM_DEVICE_NAME': device.get('name') or '',
+           'SVM_HOSTNAME': re.sub(r'[^A-Za-z0-9-]', '-',
+                                  device.get('name') or device['id'])[:63],
+           'SVM_PROJECT_ID': device.get('project_id') or '',
+           'SVM_OPERATION_ID': work.operation.id,
+           'SVM_MGMT_ADDRESS': device.get('mgmt_address') or '',
+           'SVM_INSTANCE_ID': device.get('instance_id') or ''}
+    configurations = {}
+    for source in ((work.template.get('attributes') or {}),
+                   (device.get('kwargs') or {})):
+        values = source.get('configurations')
+        if isinstance(values, dict):
+            configurations.update(values)
+    for key, value in configurations.items():
+        env['SVM_CONF_' + env_name(key)] = (
+            value if isinstance(value, str) else json.dumps(value))
+    return env
+
+
+BASE_PLANS = {
     ('device', 'create'): (CreateVM(), WaitActive()),
     ('device', 'update'): (UpdateVM(),),
     ('device', 'delete'): (DeleteVM(), WaitGone()),
     ('device', 'action'): (RunAction(), WaitAction()),
 }
+STEPS = {s.name: s for plan in BASE_PLANS.values() for s in plan}
+
+# Where the template's lifecycle scripts go in each plan: the events whose
+# scripts run before the first step and after the last.
+SCRIPTS = {
+    ('device', 'create'): ((), ('INSTANTIATE', 'START')),
+    ('device', 'delete'): (('TERMINATE',), ()),
+}
+ACTION_SCRIPTS = {'shutdown': (('STOP',), ()), 'start': ((), ('START',))}
 
 
-def plan_for(operation):
-    return PLANS[(operation.resource_type, operation.kind)]
+def plan_for(operation, template=None):
+    """The (name, depends_on, reversible) steps of ``operation``: its
+    kind's, with the template's scripts before and after, in a chain."""
+    key = (operation.resource_type, operation.kind)
+    before, after = SCRIPTS.get(key, ((), ()))
+    if operation.kind == 'action':
+        before, after = ACTION_SCRIPTS.get(
+            (operation.params or {}).get('action'), ((), ()))
+    events = (template or {}).get('lifecycle_events') or {}
+
+    def scripts(names):
+        return [script_step(event, s['name'])
+                for event in names for s in events.get(event) or ()]
+    base = BASE_PLANS[key]
+    first = scripts(before)
+    plan, last = [], None
+    for name in first:
+        plan.append((name, (last,) if last else (), True))
+        last = name
+    for step in base:
+        depends_on = step.depends_on or ((last,) if last else ())
+        plan.append((step.name, tuple(depends_on), step.reversible))
+        last = step.name
+    for name in scripts(after):
+        plan.append((name, (last,), True))
+        last = name
+    return plan
+
+
+def step_for(row):
+    """The step a recorded step row stands for."""
+    if row.name.startswith('script.'):
+        _, event, script_name = row.name.split('.', 2)
+        return RunScript(event, script_name)
+    return STEPS[row.name]

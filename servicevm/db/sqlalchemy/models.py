@@ -71,6 +71,8 @@ class DeviceTemplate(Base):
     description = sa.Column(sa.String(1024), nullable=False, default='')
     device_driver = sa.Column(sa.String(255), nullable=False)
     mgmt_driver = sa.Column(sa.String(255), nullable=False)
+    # {event: [{"name": ..., "script": ...}, ...]}
+    lifecycle_events = sa.Column(JSONEncoded, nullable=True)
 
     attributes = orm.relationship(
         'DeviceTemplateAttribute', cascade='all, delete-orphan',
@@ -86,6 +88,7 @@ class DeviceTemplate(Base):
             mgmt_driver=self.mgmt_driver,
             attributes=_kv(self.attributes, reveal),
             service_types=[t.service_type for t in self.service_types],
+            lifecycle_events=self.lifecycle_events or {},
             **_timestamps(self))
 
 

@@ -50,8 +50,9 @@ class OperationQueries:
         """An operation with its steps, the device it works on (without
         its bindings) and the device's template, in one transaction.
 
-        ``plan(operation)`` gives the (name, depends_on, reversible) steps
-        recorded for a runnable operation that has none yet. The template
+        ``plan(operation, template, key)`` gives the (name, depends_on,
+        reversible) steps recorded for a runnable operation that has none
+        yet (``template``: the template model, None when its key is known). The template
         is only read when its (id, updated_at) key is not in
         ``known_templates``. Returns (operation, device or None, template
         or None, template key or None).
@@ -111,7 +112,7 @@ class OperationQueries:
             now = timeutils.utcnow()
             rows = []
             for seq, (name, depends_on, reversible) in enumerate(
-                    plan(operation)):
+                    plan(operation, template, key)):
                 row = models.OperationStep(
                     project_id=operation.project_id, seq=seq, name=name,
                     state=states.STEP_PENDING, depends_on=list(depends_on),

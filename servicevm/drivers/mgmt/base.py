@@ -32,3 +32,7 @@ class MgmtDriver(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def remove_config(self, context, device, config):
         """Remove what push_config applied (staged delete)."""
+
+    def close(self, context, device):
+        """The operation of ``context`` is done with ``device``: let go
+        of what was kept for it (a connection)."""

@@ -23,8 +23,10 @@ from oslo_config import cfg
 
 from servicevm.common import exceptions
 from servicevm.conf import mgmt as mgmt_conf
+from servicevm.drivers import loader
 from servicevm.tests import base
 from servicevm.tests.functional import base as functional_base
+from servicevm.tests.unit.conductor import base as op_base
 
 try:
     from servicevm.drivers.mgmt import ssh
@@ -72,7 +74,9 @@ def _wait_for_banner(port, proc=None, timeout=20):
     return False
 
 
-class SshDriverTestCase(base.TestCase):
+class SshServerMixin:
+    """The private sshd, started for the class; ``self.driver`` an ssh
+    driver of the test's own."""
 
     _skip_reason = None
     _setup_error = None
@@ -253,6 +257,10 @@ class SshDriverTestCase(base.TestCase):
     @staticmethod
     def fingerprint_of(pub_line):
         return ssh_util.parse_host_keys(pub_line)[0].fingerprint
+
+
+
+class SshDriverTestCase(SshServerMixin, base.TestCase):
 
     # ---- key auth, output, exit codes ----
 
@@ -665,3 +673,61 @@ class SshDriverTestCase(base.TestCase):
         self.assertIn('exited with 4', str(error))
         self.assertIn('cannot', str(error))
         self.assertEqual(1, self.driver.connections_opened)
+
+
+class SshLifecycleTestCase(SshServerMixin, op_base.OperationTestCase):
+    """Lifecycle scripts of a template run by the conductor over ssh on
+    the real sshd: an adopted device (the noop device driver, the sshd's
+    address in kwargs.mgmt_address) created, scripted, then deleted."""
+
+    def setUp(self):
+        super().setUp()
+        self.config(enabled_mgmt_drivers=['noop', 'ssh'])
+        loader._CACHE.clear()
+
+    def test_scripts_over_ssh_from_create_to_delete(self):
+        mark = '/tmp/svm-lifecycle-%s' % uuid.uuid4().hex
+        self.addCleanup(lambda: self.run_script('rm -f %s*' % mark))
+        events = {
+            'INSTANTIATE': [
+                {'name': 'write', 'script':
+                 'printf "%%s %%s\\n" "$SVM_CONF_GREETING" "$SVM_DEVICE_ID"'
+                 ' > %s' % mark},
+                {'name': 'check', 'script': 'test -s %s' % mark}],
+            'START': [{'name': 'started', 'script':
+                       'echo started >> %s; echo hello from $SVM_HOSTNAME'
+                       % mark}],
+            'TERMINATE': [{'name': 'clean', 'script': 'rm %s' % mark}]}
+        template = self.create_template(
+            device_driver='noop', mgmt_driver='ssh', lifecycle_events=events,
+            attributes={'mgmt_auth': {
+                'username': self.sshd.user,
+                'private_key': self.sshd.private_key},
+                'configurations': {'greeting': "it's $(not run)"}})
+        response = self.post(op_base.D, {'device': {
+            'name': 'box', 'template_id': template['id'],
+            'kwargs': {'mgmt_address': '%s:%d' % (self.sshd.host,
+                                                  self.sshd.port)}}},
+            status=202)
+        device_id = response.json['device']['id']
+        op_id = response.json['operation_id']
+        self.wait_rest(op_id, 'COMPLETED', timeout=60)
+        steps = self.steps(op_id)
+        self.assertIn('hello from box',
+                      steps['script.START.started']['output'])
+        code, out, _ = self.run_script('cat %s' % mark)
+        # The value reached the script as it is (never through a shell
+        # command line).
+        self.assertEqual((0, "it's $(not run) %s\nstarted\n" % device_id),
+                         (code, out))
+        # One connection for the operation's three scripts, closed at
+        # its end.
+        driver = loader.get_mgmt_driver(CONF, 'ssh')
+        self.assertEqual(1, driver.connections_opened)
+        self.assertEqual({}, driver._cache)
+
+        response = self.delete('%s/%s' % (op_base.D, device_id), status=202)
+        self.wait_rest(response.json['operation_id'], 'COMPLETED',
+                       timeout=60)
+        code, _, _ = self.run_script('test -e %s' % mark)
+        self.assertEqual(1, code)

@@ -65,6 +65,7 @@ class DeviceTemplatesController(utils.RestController):
             raise exceptions.ValidationError(
                 reason='device_template.service_types has duplicates.',
                 field='device_template.service_types')
+        _check_scripts(values)
         template = self.dbapi.template_create(ctx, values)
         pecan.response.status = 201
         pecan.response.headers['Location'] = utils.href('device_templates',
@@ -77,6 +78,7 @@ class DeviceTemplatesController(utils.RestController):
         template = self.dbapi.template_get(ctx, template_id)
         policy.authorize(RULE + ':update', ctx,
                          {'project_id': template.project_id})
+        _check_scripts(values)
         template = self.dbapi.template_update(ctx, template_id, values)
         return {'device_template': template.as_dict()}
 
@@ -96,3 +98,20 @@ class DeviceTemplatesController(utils.RestController):
                          {'project_id': template.project_id})
         self.dbapi.template_destroy(ctx, template_id)
         pecan.response.status = 204
+
+
+def _check_scripts(values):
+    """Script names are unique within an event (a step of an operation
+    is named after its script)."""
+    for event, scripts in (values.get('lifecycle_events') or {}).items():
+        seen = set()
+        for i, script in enumerate(scripts):
+            if script['name'] in seen:
+                field = 'device_template.lifecycle_events.%s.%d.name' % (
+                    event, i)
+                raise exceptions.ValidationError(
+                    reason='%s: a script of %s is already named %r; names '
+                           'are unique within an event.' % (
+                               field, event, script['name']),
+                    field=field)
+            seen.add(script['name'])

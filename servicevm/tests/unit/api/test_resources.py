@@ -71,6 +71,7 @@ class TestDeviceTemplates(ResourceTestCase):
             'id': template['id'], 'project_id': 'project-a', 'name': '',
             'description': '', 'device_driver': 'noop',
             'mgmt_driver': 'noop', 'attributes': {}, 'service_types': [],
+            'lifecycle_events': {},
             'created_at': template['created_at'], 'updated_at': None},
             template)
         self.assertTrue(template['created_at'])
