@@ -23,9 +23,8 @@ The conductor reaches Nova through a counting HTTP proxy in this process
 (``[nova] endpoint_override``) that counts each request by method and path
 shape, per phase. The poll's lists (``GET /servers/detail?tags=servicevm``,
 next pages included) of a create phase are related to the poll cycles of
-its span (span / poll_interval). With an endpoint_override, novaclient
-sends the driver's image lookup there too: the proxy passes
-``/v2.1/v2/images`` on to Glance.
+its span (span / poll_interval). The driver finds images in Glance
+itself (by the catalog), so those calls are not counted.
 
 Nova asks Neutron for the ports of every server of a list in one GET;
 tools/minicloud.sh serves its APIs with unlimited request lines for that
