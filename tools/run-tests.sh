@@ -183,37 +183,31 @@ start_server() {
     return 1
 }
 
-phase "start postgresql"
-if bash tools/postgres.sh status >/dev/null 2>&1; then
-    echo "PostgreSQL already running: using it and leaving it running"
-else
-    pick_port SERVICEVM_PG_PORT
-    STARTED_PG=1
-fi
-start_server postgres.sh SERVICEVM_PG_PORT || fatal "could not start PostgreSQL"
-phase "start rabbitmq"
-if bash tools/rabbitmq.sh status >/dev/null 2>&1; then
-    echo "RabbitMQ already running: using it and leaving it running"
-else
-    pick_port SERVICEVM_RABBIT_PORT
-    pick_port SERVICEVM_RABBIT_DIST_PORT
-    pick_port SERVICEVM_EPMD_PORT
-    STARTED_RABBIT=1
-fi
-start_server rabbitmq.sh SERVICEVM_RABBIT_PORT SERVICEVM_RABBIT_DIST_PORT SERVICEVM_EPMD_PORT \
-    || fatal "could not start RabbitMQ"
+# Use a server that already runs (and leave it running), or start one on
+# free ports and record that this run did ($1: that flag's name; $2: what
+# it is; $3: its script in tools/; then its port variables).
+use_or_start() {
+    local flag=$1 what=$2 script=$3 var
+    shift 3
+    phase "start ${what}"
+    if bash "tools/${script}" status >/dev/null 2>&1; then
+        echo "${what} is already running: using it and leaving it running"
+    else
+        for var in "$@"; do
+            pick_port "${var}"
+        done
+        printf -v "${flag}" 1
+    fi
+    start_server "${script}" "$@" || fatal "could not start ${what}"
+}
 
-# The sshd of the ssh management driver's tests, started once for all of
+use_or_start STARTED_PG postgresql postgres.sh SERVICEVM_PG_PORT
+use_or_start STARTED_RABBIT rabbitmq rabbitmq.sh SERVICEVM_RABBIT_PORT \
+    SERVICEVM_RABBIT_DIST_PORT SERVICEVM_EPMD_PORT
+# The sshd of the ssh management driver's tests: started once for all of
 # their classes (which run in parallel: a class that started it would stop
 # it under the others).
-phase "start sshd"
-if bash tools/sshd.sh status >/dev/null 2>&1; then
-    echo "the test sshd is already running: using it and leaving it running"
-else
-    pick_port SERVICEVM_SSHD_PORT
-    STARTED_SSHD=1
-fi
-start_server sshd.sh SERVICEVM_SSHD_PORT || fatal "could not start the test sshd"
+use_or_start STARTED_SSHD sshd sshd.sh SERVICEVM_SSHD_PORT
 
 SERVICEVM_TEST_DB_URL="$(bash tools/postgres.sh url)"
 SERVICEVM_TEST_TRANSPORT_URL="$(bash tools/rabbitmq.sh url)"
