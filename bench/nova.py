@@ -113,6 +113,8 @@ def call_kind(method, path):
     if 'tags' in params:
         extra.append('tags=' + re.sub(r'svm-dev-.*', 'svm-dev-{id}',
                                       params['tags'][0]))
+    if 'changes-since' in params:
+        extra.append('changes-since={time}')
     if 'marker' in params:
         extra.append('marker={id}')
     return '%s %s%s' % (method, path or '/',
@@ -728,7 +730,8 @@ class Bench:
         calls = [c for c in self.proxy.of_phase(phase)
                  if c[2].startswith(POLL_LIST)]
         times = [c[0] for c in calls]
-        firsts = sum(1 for c in calls if c[2] == POLL_LIST)
+        firsts = sum(1 for c in calls if c[2].startswith(POLL_LIST)
+                     and 'marker=' not in c[2])
         ms = [1000 * c[5] for c in calls]
         span = (max(times) - min(times)) if times else 0.0
         cycles = span / interval + 1 if times else 0

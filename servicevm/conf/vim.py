@@ -67,6 +67,13 @@ nova_opts = _driver_opts('Nova', 1.0) + [
                help='Servers asked for in one list query: Nova\'s [api] '
                     'max_limit (a poll reads the next page only when one '
                     'comes back full).'),
+    cfg.FloatOpt('full_list_interval', default=30.0, min=0,
+                 help='Most seconds between two polls that list all of a '
+                      'project\'s servicevm servers; the polls between ask '
+                      'Nova only for the servers changed since the last '
+                      'answer (changes-since). A poll that waits for a '
+                      'server to be gone, or for one it does not know, '
+                      'lists them all. 0: every poll lists them all.'),
 ]
 heat_opts = _driver_opts('Heat', 2.0)
 

@@ -52,10 +52,10 @@ class OperationQueries:
 
         ``plan(operation, template, key)`` gives the (name, depends_on,
         reversible) steps recorded for a runnable operation that has none
-        yet (``template``: the template model, None when its key is known). The template
-        is only read when its (id, updated_at) key is not in
-        ``known_templates``. Returns (operation, device or None, template
-        or None, template key or None).
+        yet (``template``: the template model, None when its key is
+        known). The template is only read when its (id, updated_at) key is
+        not in ``known_templates``. Returns (operation, device or None,
+        template or None, template key or None).
         """
         with ef.writer.using(context) as session:
             return self._load(session, context, operation_id, plan,

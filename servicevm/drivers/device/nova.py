@@ -23,13 +23,16 @@ project). A server in ERROR found by a repeated create is deleted and a
 new one built (a retry after fixing the cause).
 """
 
+import datetime
 import threading
+import time
 
 from keystoneauth1 import adapter as ks_adapter
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
 from oslo_log import log as logging
 from oslo_utils import strutils
+from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
 from servicevm.common import exceptions
@@ -78,6 +81,10 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         self._cache_lock = threading.Lock()
         # device id -> ids of its servers in the last poll that saw any.
         self._seen = {}
+        # poll scope -> what the polls know of its servers.
+        self._listings = {}
+        # device id -> when this driver's create of it returned.
+        self._created = {}
 
     # ---- clients -----------------------------------------------------------
 
@@ -111,15 +118,19 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         attrs.update({k: kwargs[k] for k in OVERRIDABLE if k in kwargs})
         return attrs
 
-    def _servers(self, context, key, tag):
-        """Every server with ``tag``: one query, unless there are more
-        than a page ([nova] list_page_size, Nova's [api] max_limit)."""
+    def _servers(self, context, key, tag, since=None):
+        """Every server with ``tag`` (changed since ``since``, if given):
+        one query, unless there are more than a page ([nova]
+        list_page_size, Nova's [api] max_limit)."""
         size = self.options.list_page_size
         servers, marker = [], None
+        search = {'tags': tag}
+        if since:
+            search['changes-since'] = since
         while True:
             page = self.vim_call(context, 'servers.list',
                                  self._nova(key).servers.list,
-                                 search_opts={'tags': tag}, limit=size,
+                                 search_opts=search, limit=size,
                                  marker=marker)
             servers.extend(page)
             if len(page) < size:
@@ -249,6 +260,10 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             availability_zone=attrs.get('availability_zone'),
             nics=self._nics(device, attrs), tags=tags)
         self.changed(device['id'])
+        with self._cache_lock:
+            if len(self._created) > 10000:
+                self._created.clear()
+            self._created[device['id']] = time.monotonic()
         LOG.info('Device %s: server %s requested', device['id'], server.id)
         return server.id
 
@@ -270,8 +285,18 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         return nics or 'none'
 
     def poll_batch(self, key, devices):
+        listing = self._listings.get(key)
+        interval = self.options.full_list_interval
+        full = (listing is None or interval <= 0 or
+                time.monotonic() - listing.full_at > interval or
+                not listing.since())
+        if not full:
+            listing.merge(self._servers(None, key, TAG, listing.since()))
+            full = any(self._unsure(listing, d) for d in devices)
+        if full:
+            listing = self._list_all(key)
         servers = {}
-        for server in self._servers(None, key, TAG):
+        for server in list(listing.servers.values()):
             device_id = (server.metadata or {}).get('servicevm_device_id')
             servers.setdefault(device_id, []).append(server)
         with self._cache_lock:
@@ -283,11 +308,38 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
                     self._seen[device['id']] = {s.id for s in found}
                 else:
                     self._seen.pop(device['id'], None)
-        return {d['id']: self._poll_one(key, d, servers.get(d['id'], []))
+        return {d['id']: self._poll_one(key, d, servers.get(d['id'], []),
+                                        full)
                 for d in devices}
 
-    def _poll_one(self, key, device, servers):
+    def _list_all(self, key):
+        listing = _Listing(self._servers(None, key, TAG))
+        with self._cache_lock:
+            if len(self._listings) > 1000:
+                self._listings.clear()
+            self._listings[key] = listing
+        return listing
+
+    def _unsure(self, listing, device):
+        """Whether a list of the changed servers cannot tell how
+        ``device`` is: none of its servers is known (unless it was just
+        asked for: Nova shows a server among the changed ones only once
+        it first updates it), or one is being deleted (a deleted server
+        loses its tags, so only a full list shows it gone)."""
+        mine = listing.of_device(device['id'])
+        if not mine:
+            with self._cache_lock:
+                created = self._created.get(device['id'])
+            return not (created and time.monotonic() - created <
+                        self.options.full_list_interval)
+        return any(_task(s) == 'deleting' for s in mine)
+
+    def _poll_one(self, key, device, servers, full=True):
         if not servers:
+            if not full:
+                # Just asked for (see _unsure): not shown among the
+                # changed servers yet.
+                return base.PollResult(state='building')
             return base.PollResult(state='gone')
         chosen = [s for s in servers if s.id == device.get('instance_id')]
         server = (chosen or servers)[0]
@@ -335,6 +387,12 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         if not ids:
             ids = {s.id for s in self._servers(context, key,
                                                device_tag(device['id']))}
+        with self._cache_lock:
+            self._created.pop(device['id'], None)
+            # Forgotten: the next polls list all (see _unsure), the only
+            # lists that show a deleted server gone.
+            for listing in self._listings.values():
+                listing.forget(device['id'])
         for server_id in ids:
             self._delete_server(context, nova, server_id)
         self.changed(device['id'])
@@ -485,6 +543,52 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
 
 class _Unknown(Exception):
     pass
+
+
+class _Listing:
+    """A poll scope's servicevm servers: a full list, updated with the
+    lists of the servers changed since."""
+
+    # Nova stamps a change before it commits it: ask again for what
+    # changed a little before the newest change seen.
+    MARGIN = datetime.timedelta(seconds=5)
+
+    def __init__(self, servers):
+        self.servers = {s.id: s for s in servers}
+        self.full_at = time.monotonic()
+        self.newest = None
+        self._note(servers)
+
+    def _note(self, servers):
+        for server in servers:
+            stamp = getattr(server, 'updated', None)
+            if stamp and (self.newest is None or stamp > self.newest):
+                self.newest = stamp
+
+    def merge(self, servers):
+        for server in servers:
+            self.servers[server.id] = server
+        self._note(servers)
+
+    def since(self):
+        if not self.newest:
+            return None
+        try:
+            newest = timeutils.parse_isotime(self.newest)
+        except ValueError:
+            return None
+        return (timeutils.normalize_time(newest) - self.MARGIN).strftime(
+            '%Y-%m-%dT%H:%M:%SZ')
+
+    def forget(self, device_id):
+        for server in self.of_device(device_id):
+            self.servers.pop(server.id, None)
+
+    def of_device(self, device_id):
+        # (A copy first: a delete may forget servers meanwhile.)
+        return [s for s in list(self.servers.values())
+                if (s.metadata or {}).get('servicevm_device_id') ==
+                device_id]
 
 
 def _task(server):

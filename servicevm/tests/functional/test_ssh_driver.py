@@ -259,7 +259,6 @@ class SshServerMixin:
         return ssh_util.parse_host_keys(pub_line)[0].fingerprint
 
 
-
 class SshDriverTestCase(SshServerMixin, base.TestCase):
 
     # ---- key auth, output, exit codes ----

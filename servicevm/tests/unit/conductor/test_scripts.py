@@ -193,5 +193,3 @@ class TestActions(ScriptTestCase):
         self.assertEqual(['script.STOP.drain', 'run_action', 'wait_action'],
                          self.step_names(action_op))
         self.assertEqual(['echo drain'], [text for text, _ in self.ran])
-
-

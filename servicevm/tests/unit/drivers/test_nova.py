@@ -32,8 +32,9 @@ class FakeServer:
 
     def __init__(self, server_id, status='BUILD', metadata=None, tags=(),
                  addresses=None, fault=None, flavor=None, task_state=None,
-                 power_state=0, **kwargs):
+                 power_state=0, updated='2026-11-22T08:00:00Z', **kwargs):
         self.id = server_id
+        self.updated = updated
         self.status = status
         self.metadata = dict(metadata or {})
         self.tags = list(tags)
@@ -90,8 +91,10 @@ class FakeServers:
         if self.list_gate is not None:
             self.list_gate.wait(5)
         tag = (search_opts or {}).get('tags')
+        since = (search_opts or {}).get('changes-since')
         found = [s for s in list(self.store.values())
-                 if tag is None or tag in s.tags]
+                 if (tag is None or tag in s.tags) and
+                 (since is None or s.updated >= since)]
         marker = kwargs.get('marker')
         if marker is not None:
             ids = [s.id for s in found]
@@ -259,7 +262,7 @@ class NovaTestCase(base.TestCase):
     def setUp(self):
         super().setUp()
         self.config(poll_interval=0.05, retry_backoff=0.01, call_retries=3,
-                    group='nova')
+                    full_list_interval=0, group='nova')
         self.driver = nova.NovaDeviceDriver(CONF)
         self.nova = FakeNova()
         self.servers = self.nova.servers
@@ -1230,3 +1233,90 @@ class TestCredentials(base.TestCase):
                          session.mock_calls)
         self.assertEqual(2, client.call_count)
         self.assertEqual(CONF.nova.api_microversion, client.call_args[0][0])
+
+
+class TestChangedServersPoll(NovaTestCase):
+    """With [nova] full_list_interval, the polls between two full lists
+    ask only for the servers changed since the newest change seen."""
+
+    def setUp(self):
+        super().setUp()
+        self.config(full_list_interval=30, group='nova')
+
+    def lists(self):
+        return [c[2]['search_opts'] for c in self.servers.called('list')]
+
+    def test_changed_servers_only_between_full_lists(self):
+        a, b = self.device(), self.device()
+        sa = self.servers.add(a['id'], status='BUILD',
+                              updated='2026-11-22T08:00:00Z')
+        self.servers.add(b['id'], status='BUILD',
+                         updated='2026-11-22T08:00:10Z')
+        first = self.driver.poll_batch(None, [a, b])
+        self.assertEqual(['building', 'building'],
+                         [first[d['id']].state for d in (a, b)])
+        sa.status, sa.updated = 'ACTIVE', '2026-11-22T08:00:20Z'
+        second = self.driver.poll_batch(None, [a, b])
+        self.assertEqual('active', second[a['id']].state)
+        self.assertEqual('building', second[b['id']].state)
+        # The newest change seen (08:00:10) less 5 s.
+        self.assertEqual([{'tags': 'servicevm'},
+                          {'tags': 'servicevm',
+                           'changes-since': '2026-11-22T08:00:05Z'}],
+                         self.lists())
+        self.driver.poll_batch(None, [a, b])
+        self.assertEqual('2026-11-22T08:00:15Z',
+                         self.lists()[-1]['changes-since'])
+
+    def test_a_server_just_asked_for_is_building(self):
+        known = self.device()
+        self.servers.add(known['id'], status='BUILD')
+        self.driver.poll_batch(None, [known])
+        new = self.device()
+        new['instance_id'] = self.driver.create(self.ctx, new, new=True)
+        # Not yet among the changed servers (Nova had not updated it).
+        self.servers.store[new['instance_id']].updated = '2026-11-22T07:00Z'
+        result = self.driver.poll_batch(None, [known, new])
+        self.assertEqual('building', result[new['id']].state)
+        self.assertEqual(2, len(self.lists()))
+
+    def test_unknown_or_deleting_devices_need_a_full_list(self):
+        known = self.device()
+        server = self.servers.add(known['id'], status='ACTIVE')
+        self.driver.poll_batch(None, [known])
+        # A device with no known server, not just asked for: gone?
+        stranger = self.device()
+        result = self.driver.poll_batch(None, [known, stranger])
+        self.assertEqual('gone', result[stranger['id']].state)
+        self.assertNotIn('changes-since', self.lists()[-1])
+        # Deleting: only a full list shows it gone (Nova drops a deleted
+        # server's tags).
+        setattr(server, TASK, 'deleting')
+        server.updated = '2026-11-22T08:01:00Z'
+        self.assertTrue(self.driver.poll_batch(None, [known])[
+            known['id']].deleting)
+        del self.servers.store[server.id]
+        self.assertEqual('gone', self.driver.poll_batch(None, [known])[
+            known['id']].state)
+        self.assertNotIn('changes-since', self.lists()[-1])
+
+    def test_full_list_once_the_interval_passed(self):
+        device = self.device()
+        self.servers.add(device['id'])
+        self.driver.poll_batch(None, [device])
+        self.driver.poll_batch(None, [device])
+        self.assertIn('changes-since', self.lists()[-1])
+        self.driver._listings[None].full_at -= 31
+        self.driver.poll_batch(None, [device])
+        self.assertNotIn('changes-since', self.lists()[-1])
+
+    def test_a_deleted_device_stays_gone(self):
+        device = self.device()
+        device['instance_id'] = self.driver.create(self.ctx, device,
+                                                   new=True)
+        self.assertEqual('building', self.driver.poll_batch(None, [device])[
+            device['id']].state)
+        self.driver.delete(self.ctx, device)
+        for _ in range(2):
+            self.assertEqual('gone', self.driver.poll_batch(
+                None, [device])[device['id']].state)
