@@ -285,7 +285,10 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         return nics or 'none'
 
     def poll_batch(self, key, devices):
-        listing = self._listings.get(key)
+        # What is known is kept by poll scope (``key`` is the credentials
+        # of one of its devices: any of them sees the whole scope).
+        scope = self.poll_scope(devices[0])
+        listing = self._listings.get(scope)
         interval = self.options.full_list_interval
         full = (listing is None or interval <= 0 or
                 time.monotonic() - listing.full_at > interval or
@@ -294,7 +297,7 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             listing.merge(self._servers(None, key, TAG, listing.since()))
             full = any(self._unsure(listing, d) for d in devices)
         if full:
-            listing = self._list_all(key)
+            listing = self._list_all(key, scope)
         servers = {}
         for server in list(listing.servers.values()):
             device_id = (server.metadata or {}).get('servicevm_device_id')
@@ -312,12 +315,12 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
                                         full)
                 for d in devices}
 
-    def _list_all(self, key):
+    def _list_all(self, key, scope):
         listing = _Listing(self._servers(None, key, TAG))
         with self._cache_lock:
             if len(self._listings) > 1000:
                 self._listings.clear()
-            self._listings[key] = listing
+            self._listings[scope] = listing
         return listing
 
     def _unsure(self, listing, device):

@@ -1320,3 +1320,12 @@ class TestChangedServersPoll(NovaTestCase):
         for _ in range(2):
             self.assertEqual('gone', self.driver.poll_batch(
                 None, [device])[device['id']].state)
+
+    def test_known_servers_are_kept_by_scope_not_by_credentials(self):
+        # Each device has a trust of its own: the poll's credentials
+        # change from cycle to cycle, its scope (the project) does not.
+        device = self.device()
+        self.servers.add(device['id'])
+        self.driver.poll_batch('trust-1', [device])
+        self.driver.poll_batch('trust-2', [device])
+        self.assertIn('changes-since', self.lists()[-1])
