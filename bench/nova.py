@@ -440,6 +440,8 @@ class Bench:
         nova = {}
         if args.list_page_size:
             nova['list_page_size'] = args.list_page_size
+        if args.full_list_interval is not None:
+            nova['full_list_interval'] = args.full_list_interval
         sections = {
             'DEFAULT': default,
             'database': {'connection': B.db_url_for(self.admin_url,
@@ -797,10 +799,13 @@ class Bench:
                 self.source, 'started by the bench' if self.cloud_started
                 else 'already running'),
             '[nova] poll_interval %gs, max_parallel_calls %d, '
-            'list_page_size %s; [conductor] workers %d, poll_interval 0.2s, '
+            'list_page_size %s, full_list_interval %s; [conductor] workers '
+            '%d, poll_interval 0.2s, '
             'max_parallel_driver_calls %s' % (
                 args.poll_interval, args.max_parallel_calls,
-                args.list_page_size or 'default', args.workers,
+                args.list_page_size or 'default',
+                'default' if args.full_list_interval is None
+                else args.full_list_interval, args.workers,
                 args.driver_calls or 'default'),
             'watched: Nova by one list every %gs, servicevm by one GET '
             '/v1/devices every %gs; load average %s -> %s' % (
@@ -883,6 +888,7 @@ class Bench:
             'config': {k: getattr(args, k) for k in (
                 'devices', 'small', 'clients', 'quick', 'poll_interval',
                 'max_parallel_calls', 'workers', 'driver_calls',
+                'full_list_interval',
                 'list_page_size', 'base_poll', 'svm_poll')},
             'source': self.source, 'results': r,
             'targets': [{'target': c[0], 'value': c[1], 'pass': c[2]}
@@ -953,6 +959,8 @@ def parse_args(argv):
         help='[nova] max_parallel_calls (20)')
     add('--list-page-size', type=int,
         help='[nova] list_page_size (servicevm\'s default)')
+    add('--full-list-interval', type=float,
+        help='[nova] full_list_interval (servicevm\'s default)')
     add('--workers', type=int, default=128, help='[conductor] workers (128)')
     add('--driver-calls', type=int,
         help='[conductor] max_parallel_driver_calls (servicevm\'s default)')
