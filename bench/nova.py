@@ -26,6 +26,16 @@ next pages included) of a create phase are related to the poll cycles of
 its span (span / poll_interval). The driver finds images in Glance
 itself (by the catalog), so those calls are not counted.
 
+Overhead per device (the target): a device's request -> ACTIVE in
+servicevm, less its server's own time in Nova (the proxy's POST
+/servers, matched by server name, -> ACTIVE in the bench's Nova list).
+What is left is servicevm's: request -> POST /servers (API, conductor,
+waiting for one of [nova] max_parallel_calls) and Nova's ACTIVE ->
+servicevm's (the poll). The direct baseline is not a fair yardstick for
+that: its clock starts when one of its client threads sends the POST, so
+its requests' wait for a thread is not counted; its p50 difference is
+printed too.
+
 Nova asks Neutron for the ports of every server of a list in one GET;
 tools/minicloud.sh serves its APIs with unlimited request lines for that
 (gunicorn's default of 4094 bytes refused lists of more than ~85 servers
@@ -133,6 +143,7 @@ class CountingProxy:
         self.glance = urllib.parse.urlsplit(glance_url)
         self.phase = 'setup'
         self.calls = []
+        self.posts = {}          # server name -> POST /servers sent
         self.lock = threading.Lock()
         proxy = self
 
@@ -199,6 +210,12 @@ class CountingProxy:
         with self.lock:
             self.calls.append((t0, self.phase, kind, resp.status,
                                len(data), time.monotonic() - t0))
+            if kind == 'POST /servers' and body:
+                # When each device's server was asked of Nova, by name.
+                try:
+                    self.posts[json.loads(body)['server']['name']] = t0
+                except (ValueError, KeyError, TypeError):
+                    pass
         req.send_response_only(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_HEADERS:
@@ -695,15 +712,30 @@ class Bench:
                                   body['device'].get('status_reason'))[:300]))
             log('note: ' + self.notes[-1])
         self.proxy.phase = 'after:' + label
-        out = {'devices': n, 'create': self.figures(sent, active),
-               'create_nova_active': self.figures(sent, nova_active),
-               'seen_after_nova_active': lat([
-                   active[k][0] - nova_active[k][0] for k in nova_active]),
-               'delete': self.figures(dsent, gone),
-               'delete_nova_gone': self.figures(dsent, nova_gone),
-               'nova_calls': {k: self.calls(k + ':' + label, n)
-                              for k in ('create', 'delete')},
-               'poll': self.poll_cycles('create:' + label)}
+        # Per device: its server's own time in Nova (POST /servers sent ->
+        # ACTIVE in Nova), and what servicevm added: request -> POST sent
+        # (API, conductor, a free Nova call slot) and Nova's ACTIVE ->
+        # servicevm's.
+        with self.proxy.lock:
+            posted = dict(self.proxy.posts)
+        timed = [k for k in nova_active if k in posted and k in active
+                 and active[k][1] != 'ERROR']
+        out = {'own_nova': lat([nova_active[k][0] - posted[k]
+                                for k in timed]),
+               'before_nova': lat([posted[k] - sent[k] for k in timed]),
+               'device_overhead': lat([
+                   (active[k][0] - sent[k]) -
+                   (nova_active[k][0] - posted[k]) for k in timed])}
+        out.update({
+            'devices': n, 'create': self.figures(sent, active),
+            'create_nova_active': self.figures(sent, nova_active),
+            'seen_after_nova_active': lat([
+                active[k][0] - nova_active[k][0] for k in nova_active]),
+            'delete': self.figures(dsent, gone),
+            'delete_nova_gone': self.figures(dsent, nova_gone),
+            'nova_calls': {k: self.calls(k + ':' + label, n)
+                           for k in ('create', 'delete')},
+            'poll': self.poll_cycles('create:' + label)})
         log('servicevm, %d devices: create %s; delete %s; Nova calls per '
             'device %s; poll lists per cycle %s' % (
                 n, out['create'], out['delete'],
@@ -775,8 +807,10 @@ class Bench:
 
     def targets(self):
         r = self.results
-        p50 = r['overhead']['p50_s']
-        checks = [('servicevm overhead p50 < 1 s', p50,
+        # Overhead per device: request -> ACTIVE in servicevm less its
+        # server's own time in Nova (POST /servers sent -> ACTIVE).
+        p50 = r['servicevm']['device_overhead']['p50_s']
+        checks = [('servicevm overhead per device p50 < 1 s', p50,
                    p50 is not None and p50 < 1.0, '%+.2f s')]
         # Nova's list calls are independent of the device count when at
         # most ~1 per cycle, at N and at N/10.
@@ -833,6 +867,12 @@ class Bench:
         lag = svm['seen_after_nova_active']
         out.append(row % ('ACTIVE in Nova -> ACTIVE in servicevm p50, p95', '',
                           sec(lag['p50_s']), sec(lag['p95_s'])))
+        for key, label in (
+                ('own_nova', 'its server\'s own Nova time p50, p95'),
+                ('before_nova', 'request -> its POST /servers p50, p95'),
+                ('device_overhead', 'overhead per device p50, p95')):
+            out.append(row % (label, '', sec(svm[key]['p50_s']),
+                              sec(svm[key]['p95_s'])))
         out.append(row % ('in ERROR after create / delete', '%d / %d' % (
             nova['create']['errors'], nova['delete']['errors']), '%d / %d' % (
             svm['create']['errors'], svm['delete']['errors']), ''))
