@@ -88,6 +88,45 @@ BENCH_SERVERS_ENV = {
 }
 
 
+def servers_env(name, pg_port, rabbit_port, epmd_port, node=None, **more):
+    """tools/postgres.sh and rabbitmq.sh settings (and ``more``) for the
+    servers of another benchmark: state in .ci/work/bench-<name>
+    ($SERVICEVM_<NAME>_BENCH_STATE overrides it), ports of its own
+    (RabbitMQ's distribution port is the next one), a RabbitMQ node of
+    its own."""
+    env = {
+        'SERVICEVM_TEST_STATE': os.environ.get(
+            'SERVICEVM_%s_BENCH_STATE' % name.upper(),
+            os.path.join(REPO, '.ci', 'work', 'bench-' + name)),
+        'SERVICEVM_PG_PORT': str(pg_port),
+        'SERVICEVM_RABBIT_PORT': str(rabbit_port),
+        'SERVICEVM_RABBIT_DIST_PORT': str(rabbit_port + 1),
+        'SERVICEVM_EPMD_PORT': str(epmd_port),
+        'SERVICEVM_RABBIT_NODENAME': 'servicevm-bench-%s@localhost' % (
+            node or name),
+    }
+    env.update({k: str(v) for k, v in more.items()})
+    return env
+
+
+def stop_on_signals():
+    """SIGTERM and SIGHUP end a benchmark as Ctrl-C does: through its
+    clean-up."""
+    def _signal(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGHUP, _signal)
+
+
+def show_logs(directory, names, skip_empty=True):
+    """Print the end of each of the ``names`` logs in ``directory``."""
+    for name in names:
+        path = os.path.join(directory, name)
+        if os.path.exists(path) and not (
+                skip_empty and not os.path.getsize(path)):
+            print('---- %s ----\n%s' % (name, tail(path)), flush=True)
+
+
 def log(msg):
     print('[bench %s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
 
@@ -1036,10 +1075,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    def _signal(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGHUP, _signal)
+    stop_on_signals()
     sys.path.insert(0, REPO)
     bench = Bench(args)
     bench.load_at_start = loadavg()
@@ -1048,11 +1084,8 @@ def main(argv=None):
         result = bench.execute()
     except BenchError as e:
         log('ERROR: %s' % e)
-        for name in ('api-gunicorn.log', 'api.log', 'conductor.log',
-                     'conductor-stdout.log'):
-            path = os.path.join(bench.tmp, name)
-            if os.path.exists(path):
-                print('---- %s ----\n%s' % (name, tail(path)), flush=True)
+        show_logs(bench.tmp, ('api-gunicorn.log', 'api.log', 'conductor.log',
+                              'conductor-stdout.log'), skip_empty=False)
         return 2
     finally:
         bench.cleanup()

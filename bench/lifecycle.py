@@ -69,7 +69,6 @@ import importlib.util
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -99,16 +98,7 @@ log = B.log
 # The lifecycle benchmark's own PostgreSQL and RabbitMQ: neither the test
 # suite's (25432/25672) nor bench/api.py's (25532/25772), so that neither
 # stops or loads the servers under the other.
-SERVERS_ENV = {
-    'SERVICEVM_TEST_STATE': os.environ.get(
-        'SERVICEVM_LIFECYCLE_BENCH_STATE',
-        os.path.join(REPO, '.ci', 'work', 'bench-lifecycle')),
-    'SERVICEVM_PG_PORT': '25632',
-    'SERVICEVM_RABBIT_PORT': '25872',
-    'SERVICEVM_RABBIT_DIST_PORT': '25873',
-    'SERVICEVM_EPMD_PORT': '24569',
-    'SERVICEVM_RABBIT_NODENAME': 'servicevm-bench-lc@localhost',
-}
+SERVERS_ENV = B.servers_env('lifecycle', 25632, 25872, 24569, node='lc')
 
 API_ROLE = 'servicevm'               # the role tools/postgres.sh makes
 CONDUCTOR_ROLE = 'svm_bench_conductor'
@@ -1314,10 +1304,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    def _signal(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGHUP, _signal)
+    B.stop_on_signals()
     sys.path.insert(0, REPO)
     bench = Bench(args)
     bench.load_at_start = B.loadavg()
@@ -1329,10 +1316,7 @@ def main(argv=None):
         names = ['api-gunicorn.log', 'api.log'] + sorted(
             n for n in os.listdir(bench.tmp) if n.startswith('bench-')
             and n.endswith('.log'))
-        for name in names:
-            path = os.path.join(bench.tmp, name)
-            if os.path.exists(path) and os.path.getsize(path):
-                print('---- %s ----\n%s' % (name, B.tail(path)), flush=True)
+        B.show_logs(bench.tmp, names)
         return 2
     finally:
         bench.cleanup()

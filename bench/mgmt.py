@@ -66,7 +66,6 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -95,17 +94,8 @@ log = B.log
 
 # Servers of this benchmark's own: neither the test suite's (25xxx) nor
 # the other benchmarks' (25xxx, and bench/nova.py's 14xxx-19xxx).
-SERVERS_ENV = {
-    'SERVICEVM_TEST_STATE': os.environ.get(
-        'SERVICEVM_MGMT_BENCH_STATE',
-        os.path.join(REPO, '.ci', 'work', 'bench-mgmt')),
-    'SERVICEVM_PG_PORT': '27632',
-    'SERVICEVM_RABBIT_PORT': '27872',
-    'SERVICEVM_RABBIT_DIST_PORT': '27873',
-    'SERVICEVM_EPMD_PORT': '27369',
-    'SERVICEVM_RABBIT_NODENAME': 'servicevm-bench-mgmt@localhost',
-    'SERVICEVM_SSHD_PORT': '27222',
-}
+SERVERS_ENV = B.servers_env('mgmt', 27632, 27872, 27369,
+                            SERVICEVM_SSHD_PORT=27222)
 CLIENTS = 16
 POLL_S = 0.02
 EVENT = 'INSTANTIATE'
@@ -498,10 +488,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    def _signal(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGHUP, _signal)
+    B.stop_on_signals()
     bench = Bench(args)
     bench.load_at_start = B.loadavg()
     bench.source = B.source_version()
@@ -509,11 +496,9 @@ def main(argv=None):
         result = bench.execute()
     except BenchError as e:
         log('ERROR: %s' % e)
-        for name in ('api-gunicorn.log', 'api.log', 'bench-mgmt-c1.log',
-                     'bench-mgmt-c1-stdout.log'):
-            path = os.path.join(bench.tmp, name)
-            if os.path.exists(path) and os.path.getsize(path):
-                print('---- %s ----\n%s' % (name, B.tail(path)), flush=True)
+        B.show_logs(bench.tmp, ('api-gunicorn.log', 'api.log',
+                                'bench-mgmt-c1.log',
+                                'bench-mgmt-c1-stdout.log'))
         return 2
     finally:
         bench.cleanup()

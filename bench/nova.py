@@ -57,7 +57,6 @@ import json
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -87,16 +86,7 @@ pct = L.pct
 
 # This benchmark's own PostgreSQL and RabbitMQ (neither the test suite's
 # nor bench/api.py's nor bench/lifecycle.py's).
-SERVERS_ENV = {
-    'SERVICEVM_TEST_STATE': os.environ.get(
-        'SERVICEVM_NOVA_BENCH_STATE',
-        os.path.join(REPO, '.ci', 'work', 'bench-nova')),
-    'SERVICEVM_PG_PORT': '25732',
-    'SERVICEVM_RABBIT_PORT': '25972',
-    'SERVICEVM_RABBIT_DIST_PORT': '25973',
-    'SERVICEVM_EPMD_PORT': '24669',
-    'SERVICEVM_RABBIT_NODENAME': 'servicevm-bench-nova@localhost',
-}
+SERVERS_ENV = B.servers_env('nova', 25732, 25972, 24669)
 CLOUD_ENV_JSON = os.path.join(
     os.environ.get('SERVICEVM_TEST_STATE', os.path.join(REPO, '.ci', 'work')),
     'minicloud', 'env.json')
@@ -1024,10 +1014,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    def _signal(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGHUP, _signal)
+    B.stop_on_signals()
     sys.path.insert(0, REPO)
     bench = Bench(args)
     bench.load_at_start = B.loadavg()
@@ -1036,11 +1023,8 @@ def main(argv=None):
         result = bench.execute()
     except Exception as e:
         log('ERROR: %s: %s' % (type(e).__name__, e))
-        for name in ('api-gunicorn.log', 'api.log', 'conductor.log',
-                     'conductor-stdout.log'):
-            path = os.path.join(bench.tmp, name)
-            if os.path.exists(path) and os.path.getsize(path):
-                print('---- %s ----\n%s' % (name, B.tail(path)), flush=True)
+        B.show_logs(bench.tmp, ('api-gunicorn.log', 'api.log',
+                                'conductor.log', 'conductor-stdout.log'))
         return 2
     finally:
         bench.cleanup()
