@@ -79,8 +79,6 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         self._clients = {}
         self._names = {}
         self._cache_lock = threading.Lock()
-        # device id -> ids of its servers in the last poll that saw any.
-        self._seen = {}
         # poll scope -> what the polls know of its servers.
         self._listings = {}
         # device id -> when this driver's create of it returned.
@@ -302,15 +300,6 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         for server in list(listing.servers.values()):
             device_id = (server.metadata or {}).get('servicevm_device_id')
             servers.setdefault(device_id, []).append(server)
-        with self._cache_lock:
-            if len(self._seen) > 100000:    # a cache: forget it all
-                self._seen.clear()
-            for device in devices:
-                found = servers.get(device['id'])
-                if found:
-                    self._seen[device['id']] = {s.id for s in found}
-                else:
-                    self._seen.pop(device['id'], None)
         return {d['id']: self._poll_one(key, d, servers.get(d['id'], []),
                                         full)
                 for d in devices}
@@ -381,21 +370,19 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
     def delete(self, context, device):
         key = self.credentials.key(device)
         nova = self._nova(key)
-        # The device's server, and any other the last poll saw; looked
-        # up by tag only when neither is known.
+        # The device's server, and any other the polls know of; looked
+        # up by tag only when neither is known. Then forgotten: the next
+        # polls list all (see _unsure), the only lists that show a
+        # deleted server gone.
         with self._cache_lock:
-            ids = set(self._seen.get(device['id'], ()))
+            self._created.pop(device['id'], None)
+            listing = self._listings.get(self.poll_scope(device))
+            ids = set(listing.forget(device['id']) if listing else ())
         if device.get('instance_id'):
             ids.add(device['instance_id'])
         if not ids:
             ids = {s.id for s in self._servers(context, key,
                                                device_tag(device['id']))}
-        with self._cache_lock:
-            self._created.pop(device['id'], None)
-            # Forgotten: the next polls list all (see _unsure), the only
-            # lists that show a deleted server gone.
-            for listing in self._listings.values():
-                listing.forget(device['id'])
         for server_id in ids:
             self._delete_server(context, nova, server_id)
         self.changed(device['id'])
@@ -584,8 +571,11 @@ class _Listing:
             '%Y-%m-%dT%H:%M:%SZ')
 
     def forget(self, device_id):
-        for server in self.of_device(device_id):
-            self.servers.pop(server.id, None)
+        """Forget the device's servers; returns their ids."""
+        ids = [s.id for s in self.of_device(device_id)]
+        for server_id in ids:
+            self.servers.pop(server_id, None)
+        return ids
 
     def of_device(self, device_id):
         # (A copy first: a delete may forget servers meanwhile.)
