@@ -973,7 +973,9 @@ class Bench:
         twice = sorted(d for d, c in creates.items() if c > 1)
         never = sorted(ids - set(creates))
         inst_dir = os.path.join(self.state_dir, 'instances')
-        left = sorted(os.listdir(inst_dir)) if os.path.isdir(inst_dir) else []
+        left = sorted(n for n in (os.listdir(inst_dir)
+                                  if os.path.isdir(inst_dir) else ())
+                      if n.endswith('.json'))
         return {'journal_creates': sum(creates.values()),
                 'journal_deletes': sum(deletes.values()),
                 'devices_created_twice': twice,

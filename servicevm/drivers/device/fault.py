@@ -77,6 +77,15 @@ class FaultDeviceDriver(base.DeviceDriver):
     def _instance_path(self, device_id):
         return os.path.join(self.instances_dir, device_id + '.json')
 
+    def _write(self, device_id, instance):
+        """Replace the instance file at once: a reader in another thread
+        or process sees the old content or the new, never half of it."""
+        path = self._instance_path(device_id)
+        tmp = '%s.%d.%d.tmp' % (path, os.getpid(), threading.get_ident())
+        with open(tmp, 'w') as f:
+            json.dump(instance, f)
+        os.replace(tmp, path)
+
     def _find(self, device_id):
         try:
             with open(self._instance_path(device_id)) as f:
@@ -88,8 +97,13 @@ class FaultDeviceDriver(base.DeviceDriver):
         """Every instance the pretend VIM holds (for tests)."""
         result = []
         for name in sorted(os.listdir(self.instances_dir)):
-            with open(os.path.join(self.instances_dir, name)) as f:
-                result.append(json.load(f))
+            if not name.endswith('.json'):
+                continue
+            try:
+                with open(os.path.join(self.instances_dir, name)) as f:
+                    result.append(json.load(f))
+            except FileNotFoundError:
+                continue  # deleted since the listing
         return result
 
     # ---- fault injection -----------------------------------------------
@@ -145,8 +159,7 @@ class FaultDeviceDriver(base.DeviceDriver):
                         'device_id': device['id'],
                         'operation_id': getattr(context, 'operation_id',
                                                 None)}
-            with open(self._instance_path(device['id']), 'w') as f:
-                json.dump(instance, f)
+            self._write(device['id'], instance)
             self._journal(dict(instance, event='create', new=new))
         if spec.get('sleep_after'):
             self.sleep(context, float(spec['sleep_after']))
@@ -184,8 +197,7 @@ class FaultDeviceDriver(base.DeviceDriver):
                     driver='fault', action=action,
                     reason='no instance for device %s' % device['id'])
             instance['power'] = 'off' if action == 'shutdown' else 'on'
-            with open(self._instance_path(device['id']), 'w') as f:
-                json.dump(instance, f)
+            self._write(device['id'], instance)
             self._journal(dict(instance, event=action))
         return '%s of %s done' % (action, instance['instance_id'])
 
@@ -197,8 +209,7 @@ class FaultDeviceDriver(base.DeviceDriver):
                 return
             if spec.get('keep'):
                 instance['deleting'] = True
-                with open(self._instance_path(device['id']), 'w') as f:
-                    json.dump(instance, f)
+                self._write(device['id'], instance)
                 return
             os.unlink(self._instance_path(device['id']))
             self._journal(dict(instance, event='delete'))

@@ -708,18 +708,22 @@ class ServiceTestCase(PostgresTestCase):
         path = os.path.join(self.fault_dir, 'instances')
         result = {}
         for name in sorted(os.listdir(path)) if os.path.isdir(path) else ():
+            if not name.endswith('.json'):
+                continue  # a file being written (replaced at once when done)
             try:
                 with open(os.path.join(path, name)) as f:
                     instance = json.load(f)
-            except (OSError, ValueError):
-                continue  # being written or removed right now
+            except FileNotFoundError:
+                continue  # removed since the listing
             result[instance['device_id']] = instance
         return result
 
     def vim_journal(self):
         try:
             with open(os.path.join(self.fault_dir, 'journal.jsonl')) as f:
-                return [json.loads(line) for line in f if line.strip()]
+                # a line still being written has no newline yet
+                return [json.loads(line) for line in f
+                        if line.endswith('\n') and line.strip()]
         except FileNotFoundError:
             return []
 

@@ -86,7 +86,9 @@ class OperationTestCase(base.APIBehaviourTestCase):
         if not os.path.exists(path):
             return []
         with open(path) as f:
-            records = [json.loads(line) for line in f if line.strip()]
+            # a line still being written has no newline yet
+            records = [json.loads(line) for line in f
+                       if line.endswith('\n') and line.strip()]
         return [r for r in records
                 if device_id is None or r['device_id'] == device_id]
 
