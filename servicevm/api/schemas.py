@@ -170,7 +170,8 @@ device_update = {
 SERVICE_FIELDS = ('id', 'project_id', 'user_id', 'name', 'description',
                   'service_type', 'service_table_id', 'managed_by_user',
                   'mgmt_driver', 'mgmt_address', 'status', 'status_reason',
-                  'kwargs', 'service_contexts', 'devices', 'created_at',
+                  'kwargs', 'service_contexts', 'devices', 'bindings',
+                  'created_at',
                   'updated_at')
 
 service_instance_create = {
@@ -193,6 +194,11 @@ service_instance_create = {
                 'service_contexts': service_contexts,
                 'devices': {'type': 'array', 'items': uuid, 'maxItems': 32,
                             'uniqueItems': True},
+                # Or a new device, made from this template, that the
+                # service instance owns (with these kwargs).
+                'template_id': uuid,
+                'device_kwargs': kv_mapping,
+                'on_failure': on_failure,
                 'kwargs': kv_mapping,
             },
             'required': ['service_type'],
@@ -309,7 +315,8 @@ operation_list_query = collection_query(
      'kind': {'type': 'string', 'maxLength': 64}})
 device_delete_query = {
     'type': 'object',
-    'properties': {'force': _flag, 'on_failure': on_failure},
+    'properties': {'force': _flag, 'cascade': _flag,
+                   'on_failure': on_failure},
     'additionalProperties': False,
 }
 

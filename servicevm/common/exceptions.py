@@ -108,7 +108,8 @@ class TemplateInUse(Conflict):
 class DeviceInUse(Conflict):
     error_code = 'servicevm.device_in_use'
     msg_fmt = ('Device %(id)s is bound to service instance(s) %(services)s; '
-               'delete those service instances first.')
+               'delete those service instances first, or delete the '
+               'device with ?cascade=true.')
 
 
 class DeviceBusy(Conflict):

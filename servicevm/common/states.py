@@ -27,6 +27,9 @@ DEVICE_ACTIONS = {
     # A driver action (reboot, resize, scale...): the device is busy as
     # during an update, as in Octavia.
     'action': ((ACTIVE, ERROR), PENDING_UPDATE),
+    # Binding a service instance to the device, or removing one from it
+    # (the device's management driver and its CONFIGURE scripts).
+    'configure': ((ACTIVE,), PENDING_UPDATE),
 }
 
 # What a pending state resolves to: pending -> (on success, on failure).
@@ -39,6 +42,13 @@ DEVICE_RESOLUTION = {
 }
 
 SERVICE_INSTANCE_STATES = (ACTIVE, ERROR, PENDING_CREATE, PENDING_DELETE)
+
+# A service instance's binding to one device: PENDING until the device is
+# configured for it, ACTIVE once it is, ERROR when that failed, REMOVING
+# while its configuration is taken off the device (staged delete).
+BINDING_PENDING = 'PENDING'
+BINDING_REMOVING = 'REMOVING'
+BINDING_STATES = (BINDING_PENDING, ACTIVE, ERROR, BINDING_REMOVING)
 
 # Observed power states (kept apart from the lifecycle status).
 POWER_RUNNING = 'running'
@@ -75,12 +85,12 @@ STEP_STATES = (STEP_PENDING, STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
 STEP_UNDO_STATES = (STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
                     STEP_ROLLING_BACK)
 
-OPERATION_KINDS = ('create', 'update', 'delete', 'action')
+OPERATION_KINDS = ('create', 'update', 'delete', 'action', 'configure')
 
 # The device status while an operation of each kind works on it.
 KIND_PENDING = {'create': PENDING_CREATE, 'update': PENDING_UPDATE,
                 'delete': PENDING_DELETE, 'heal': PENDING_HEAL,
-                'action': PENDING_UPDATE}
+                'action': PENDING_UPDATE, 'configure': PENDING_UPDATE}
 
 # What a user may do to an operation: action -> (states it may be
 # applied in, state it moves to).

@@ -28,6 +28,7 @@ from servicevm.common import context as svm_context
 from servicevm.common import exceptions
 from servicevm.common import keystone
 from servicevm.common import states
+from servicevm.conductor import rpcapi
 from servicevm.conductor import steps as plan_steps
 from servicevm.conductor.work import Handle
 from servicevm.conductor.work import Work
@@ -60,6 +61,13 @@ class OperationRunner:
         # Template dicts by (id, updated_at).
         self._templates = {}
         self.stopping = False
+        self._rpcapi = None
+
+    @property
+    def rpcapi(self):
+        if self._rpcapi is None:
+            self._rpcapi = rpcapi.ConductorAPI(self.conf)
+        return self._rpcapi
 
     @property
     def lease_seconds(self):
@@ -410,11 +418,13 @@ class OperationRunner:
                 operation.resource_type, operation.kind), 'error', message),
             release_device=False,
             # Not over a cancel or rollback the user asked for meanwhile.
-            expected_states=(operation.state, states.OP_PAUSED))
+            expected_states=(operation.state, states.OP_PAUSED),
+            outcome='failed_temp')
 
     def _complete(self, ctx, operation, work, ends):
         success, _ = states.DEVICE_RESOLUTION[
             states.KIND_PENDING[operation.kind]]
+        follow_ups = []
         device_values = (None if success is None else
                          dict(work.take_notes(), **(work.final_values or {}),
                               status=success, status_reason=None))
@@ -426,13 +436,18 @@ class OperationRunner:
                                                   operation.kind)),
             # Paused, cancelled or rolled back while the last step ran:
             # the user's action wins.
-            expected_states=(states.OP_PROCESSING,), ends=ends)
+            expected_states=(states.OP_PROCESSING,), ends=ends,
+            outcome='completed', follow_ups=follow_ups)
         if ended and device_values is None:
             keystone.delete_trust(self.conf, work.device.get('trust_id'))
         if ended:
             LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                      operation.kind, operation.resource_type,
                      operation.resource_id)
+        for operation_id in follow_ups:
+            # (Deleting a device its service owned.) Lost, the recovery
+            # scan finds it.
+            self.rpcapi.run_operation(ctx, operation_id)
         return ended
 
     # ---- backward ----------------------------------------------------
@@ -504,7 +519,8 @@ class OperationRunner:
             ctx, operation, self.host, device_values,
             {'state': final, 'finished_at': timeutils.utcnow()},
             self._event(operation, '%s.%s.%s' % (
-                operation.resource_type, operation.kind, final.lower())))
+                operation.resource_type, operation.kind, final.lower())),
+            outcome='rolled_back')
         if ended:
             LOG.info('Operation %s (%s of %s %s) %s', operation.id,
                      operation.kind, operation.resource_type,

@@ -244,6 +244,39 @@ class WaitAction(Step):
         return work.final_values is not None
 
 
+class ConfigureServices(Step):
+    """Bind service instances to the device, or take them off it
+    (``params``: ``services``, ``change`` bind or unbind): the device's
+    management driver applies (removes) each one's ``kwargs.config``.
+    The template's CONFIGURE scripts run after it."""
+    name = 'configure_services'
+
+    def _apply(self, ctx, work, push):
+        mgmt = work.mgmt()
+        lines = []
+        for service in work.changing_services():
+            config = (service.get('kwargs') or {}).get('config')
+            method = mgmt.push_config if push else mgmt.remove_config
+            output = method(ctx, work.device, config)
+            lines.append('%s %s%s' % (
+                'configured' if push else 'removed', service['id'],
+                ': %s' % output if output else ''))
+        return '; '.join(lines) or 'no service instance to configure'
+
+    def run(self, ctx, work):
+        output = self._apply(ctx, work, work.service_change() == 'bind')
+        work.scripts_ran.add(self.name)
+        return output
+
+    def check(self, ctx, work):
+        # Done when this run did it (applying again is harmless).
+        return self.name in work.scripts_ran
+
+    def rollback(self, ctx, work):
+        # Undo: remove what a bind applied, put back what an unbind took.
+        return self._apply(ctx, work, work.service_change() != 'bind')
+
+
 class RunScript(Step):
     """One lifecycle script of the device's template, run on the device
     by the template's management driver; named ``script.<EVENT>.<name>``.
@@ -335,54 +368,76 @@ def script_env(work, event):
         if isinstance(values, dict):
             configurations.update(values)
     for key, value in configurations.items():
-        env['SVM_CONF_' + env_name(key)] = (
-            value if isinstance(value, str) else json.dumps(value))
+        env['SVM_CONF_' + env_name(key)] = _env_value(value)
+    if event == 'CONFIGURE':
+        env.update(services_env(work))
     return env
 
 
-BASE_PLANS = {
-    ('device', 'create'): (CreateVM(), WaitActive()),
-    ('device', 'update'): (UpdateVM(),),
-    ('device', 'delete'): (DeleteVM(), WaitGone()),
-    ('device', 'action'): (RunAction(), WaitAction()),
-}
-STEPS = {s.name: s for plan in BASE_PLANS.values() for s in plan}
+def _env_value(value):
+    return value if isinstance(value, str) else json.dumps(value)
 
-# Where the template's lifecycle scripts go in each plan: the events whose
-# scripts run before the first step and after the last.
-SCRIPTS = {
-    ('device', 'create'): ((), ('INSTANTIATE', 'START')),
-    ('device', 'delete'): (('TERMINATE',), ()),
+
+def services_env(work):
+    """What CONFIGURE scripts learn of the service instances: the
+    change (bind or unbind) and the services it is about, every service
+    the device hosts once it is done (SVM_SERVICES, JSON), and, when one
+    service changes, its id, name, type and kwargs (SVM_SERVICE_CONF_*)."""
+    changing = work.changing_services()
+    hosted = [{key: s.get(key) for key in (
+        'id', 'name', 'service_type', 'kwargs', 'service_contexts')}
+        for s in work.hosted_services()]
+    env = {'SVM_SERVICE_CHANGE': work.service_change(),
+           'SVM_SERVICE_IDS': ' '.join(s['id'] for s in changing),
+           'SVM_SERVICES': json.dumps(hosted, sort_keys=True)}
+    if len(changing) == 1:
+        service = changing[0]
+        env.update(SVM_SERVICE_ID=service['id'],
+                   SVM_SERVICE_NAME=service.get('name') or '',
+                   SVM_SERVICE_TYPE=service['service_type'])
+        for key, value in (service.get('kwargs') or {}).items():
+            env['SVM_SERVICE_CONF_' + env_name(key)] = _env_value(value)
+    return env
+
+
+# Each plan: its steps in order, and the lifecycle events whose scripts
+# (the template's) run at that point.
+PLANS = {
+    ('device', 'create'): (CreateVM(), WaitActive(), 'INSTANTIATE',
+                           'START'),
+    ('device', 'update'): (UpdateVM(),),
+    ('device', 'delete'): ('TERMINATE', DeleteVM(), WaitGone()),
+    ('device', 'action'): (RunAction(), WaitAction()),
+    ('device', 'configure'): (ConfigureServices(), 'CONFIGURE'),
 }
-ACTION_SCRIPTS = {'shutdown': (('STOP',), ()), 'start': ((), ('START',))}
+ACTION_PLANS = {'shutdown': ('STOP', RunAction(), WaitAction()),
+                'start': (RunAction(), WaitAction(), 'START')}
+STEPS = {s.name: s for plan in PLANS.values() for s in plan
+         if isinstance(s, Step)}
 
 
 def plan_for(operation, template=None):
-    """The (name, depends_on, reversible) steps of ``operation``: its
-    kind's, with the template's scripts before and after, in a chain."""
-    key = (operation.resource_type, operation.kind)
-    before, after = SCRIPTS.get(key, ((), ()))
+    """The (name, depends_on, reversible) steps of ``operation``, in a
+    chain: its kind's, with the template's lifecycle scripts where their
+    events fall. A create for a service instance (a device it owns)
+    configures that service at the end."""
+    params = operation.params or {}
+    sequence = PLANS[(operation.resource_type, operation.kind)]
     if operation.kind == 'action':
-        before, after = ACTION_SCRIPTS.get(
-            (operation.params or {}).get('action'), ((), ()))
+        sequence = ACTION_PLANS.get(params.get('action'), sequence)
+    if operation.kind == 'create' and params.get('services'):
+        sequence += PLANS[('device', 'configure')]
     events = (template or {}).get('lifecycle_events') or {}
-
-    def scripts(names):
-        return [script_step(event, s['name'])
-                for event in names for s in events.get(event) or ()]
-    base = BASE_PLANS[key]
-    first = scripts(before)
     plan, last = [], None
-    for name in first:
-        plan.append((name, (last,) if last else (), True))
-        last = name
-    for step in base:
-        depends_on = step.depends_on or ((last,) if last else ())
-        plan.append((step.name, tuple(depends_on), step.reversible))
-        last = step.name
-    for name in scripts(after):
-        plan.append((name, (last,), True))
-        last = name
+    for item in sequence:
+        if isinstance(item, Step):
+            entries = [(item.name, item.reversible)]
+        else:
+            entries = [(script_step(item, s['name']), True)
+                       for s in events.get(item) or ()]
+        for name, reversible in entries:
+            plan.append((name, (last,) if last else (), reversible))
+            last = name
     return plan
 
 

@@ -49,6 +49,34 @@ class Work:
         # cannot be seen from here, so a resumed one runs again).
         self.scripts_ran = set()
         self._mgmt = None
+        self._services = None
+
+    def service_change(self):
+        """bind or unbind (a configure operation), else None."""
+        params = self.operation.params or {}
+        return params.get('change') if params.get('services') else None
+
+    def _bound(self):
+        if self._services is None:
+            self._services = self.runner.dbapi.device_services(
+                self.ctx, self.device['id'])
+        return self._services
+
+    def changing_services(self):
+        """The service instances (dicts, secrets revealed) this operation
+        binds to the device or takes off it."""
+        ids = (self.operation.params or {}).get('services') or ()
+        bound = {s['id']: s for s, _ in self._bound()}
+        return [bound[i] for i in ids if i in bound]
+
+    def hosted_services(self):
+        """The service instances the device hosts once this operation is
+        done: every one bound to it, less those being taken off."""
+        leaving = set((self.operation.params or {}).get('services') or ())
+        if self.service_change() != 'unbind':
+            leaving = set()
+        return [s for s, status in self._bound()
+                if status != 'REMOVING' and s['id'] not in leaving]
 
     def mgmt(self):
         """The template's management driver."""

@@ -102,48 +102,51 @@ class Connection(services.ServiceInstanceQueries,
     def device_create(self, context, values, on_failure=None):
         """Create a device in PENDING_CREATE, held by its create
         operation, in one transaction; returns (device, operation)."""
+        with ef.writer.using(context) as session:
+            device, operation = self._create_device(context, session,
+                                                    values, on_failure)
+            # A new device has no bindings; say so without a query.
+            orm_attributes.set_committed_value(device, 'bindings', [])
+        return device, operation
+
+    def _create_device(self, context, session, values, on_failure=None,
+                       params=None, field='device.template_id'):
         values = dict(values)
         kwargs = values.pop('kwargs', None) or {}
         contexts = values.pop('service_contexts', None) or []
         project_id = values['project_id']
         device_id = values.pop('id', None) or uuidutils.generate_uuid()
-        with ef.writer.using(context) as session:
-            # The template must be the device's project's (not just one
-            # an admin can see).
-            attr = models.DeviceTemplateAttribute
-            template = du.scope(
-                session.query(models.DeviceTemplate.project_id,
-                              attr.value).outerjoin(
-                    attr, sa.and_(
-                        attr.template_id == models.DeviceTemplate.id,
-                        attr.key == 'on_failure')),
-                models.DeviceTemplate, context, listing=False).filter(
-                models.DeviceTemplate.id == values['template_id'],
-                models.DeviceTemplate.project_id == project_id).first()
-            if template is None:
-                raise exceptions.InvalidParameter(
-                    reason='Device template %s could not be found in '
-                           'project %s.' % (values['template_id'],
-                                            project_id),
-                    field='device.template_id')
-            if template.value in states.ON_FAILURE_POLICIES:
-                on_failure = on_failure or template.value
-            operation = du.operation(
-                context, 'device', device_id, project_id, 'create',
-                on_failure=on_failure)
-            device = models.Device(id=device_id,
-                                   status=states.PENDING_CREATE,
-                                   operation_id=operation.id, **values)
-            device.kwargs = du.kv_rows(models.DeviceArg, project_id, kwargs)
-            device.service_contexts = du.context_rows(
-                models.DeviceServiceContext, project_id, contexts)
-            # A new device has no bindings; say so without a query.
-            orm_attributes.set_committed_value(device, 'bindings', [])
-            session.add_all([
-                device, operation,
-                du.event(context, 'device', device_id, project_id,
-                         'device.create.requested',
-                         operation_id=operation.id)])
+        # The template must be the device's project's (not just one an
+        # admin can see).
+        attr = models.DeviceTemplateAttribute
+        template = du.scope(
+            session.query(models.DeviceTemplate.project_id,
+                          attr.value).outerjoin(
+                attr, sa.and_(
+                    attr.template_id == models.DeviceTemplate.id,
+                    attr.key == 'on_failure')),
+            models.DeviceTemplate, context, listing=False).filter(
+            models.DeviceTemplate.id == values['template_id'],
+            models.DeviceTemplate.project_id == project_id).first()
+        if template is None:
+            raise exceptions.InvalidParameter(
+                reason='Device template %s could not be found in '
+                       'project %s.' % (values['template_id'], project_id),
+                field=field)
+        if template.value in states.ON_FAILURE_POLICIES:
+            on_failure = on_failure or template.value
+        operation = du.operation(
+            context, 'device', device_id, project_id, 'create',
+            params=params, on_failure=on_failure)
+        device = models.Device(id=device_id, status=states.PENDING_CREATE,
+                               operation_id=operation.id, **values)
+        device.kwargs = du.kv_rows(models.DeviceArg, project_id, kwargs)
+        device.service_contexts = du.context_rows(
+            models.DeviceServiceContext, project_id, contexts)
+        session.add_all([
+            device, operation,
+            du.event(context, 'device', device_id, project_id,
+                     'device.create.requested', operation_id=operation.id)])
         return device, operation
 
     def device_get(self, context, device_id):
@@ -182,8 +185,6 @@ class Connection(services.ServiceInstanceQueries,
         that operation has rolled back. Returns (device, operation, id of
         the cancelled operation or None).
         """
-        allowed, pending = states.DEVICE_ACTIONS[kind]
-        now = timeutils.utcnow()
         with ef.writer.using(context) as session:
             device = self._device_query(context, session, device_id)
             if kind == 'delete':
@@ -191,41 +192,52 @@ class Connection(services.ServiceInstanceQueries,
                 if bound:
                     raise exceptions.DeviceInUse(
                         id=device_id, services=', '.join(bound))
-            operation = du.operation(
-                context, 'device', device_id, device.project_id, kind,
-                params=params, on_failure=on_failure or
-                self._template_on_failure(session, device.template_id))
-            operation.previous_status = device.status
-            cancelled = None
-            if device.operation_id and force:
-                cancelled = self._cancel_holder(context, session, device)
-            else:
-                self._take_device(session, device, operation, allowed,
-                                  pending, kind, now)
-            if kind == 'update' and params and 'kwargs' in params:
-                # The old kwargs are kept for a rollback.
-                # (Secrets stay sealed in both.)
-                operation.params = dict(params, kwargs={
-                    k: secrets.seal(v, key=k)
-                    for k, v in params['kwargs'].items()}, old_kwargs={
-                    a.key: a.value for a in device.kwargs})
-                # Delete the old rows before inserting the new: a key
-                # kept would break the unique (device_id, key).
-                device.kwargs = []
-                session.flush()
-                device.kwargs = du.kv_rows(models.DeviceArg,
-                                           device.project_id,
-                                           params['kwargs'])
-            session.add_all([
-                operation,
-                du.event(context, 'device', device_id, device.project_id,
-                         'device.%s.requested' % kind,
-                         operation_id=operation.id,
-                         details={'cancelled': cancelled}
-                         if cancelled else None)])
+            operation, cancelled = self._start_operation(
+                context, session, device, kind, params, on_failure, force)
             session.flush()
             session.refresh(device)
         return device, operation, cancelled
+
+    def _start_operation(self, context, session, device, kind, params=None,
+                         on_failure=None, force=False):
+        """Start operation ``kind`` on ``device`` in ``session`` (see
+        device_start_operation); returns (operation, cancelled id)."""
+        allowed, pending = states.DEVICE_ACTIONS[kind]
+        now = timeutils.utcnow()
+        device_id = device.id
+        operation = du.operation(
+            context, 'device', device_id, device.project_id, kind,
+            params=params, on_failure=on_failure or
+            self._template_on_failure(session, device.template_id))
+        operation.previous_status = device.status
+        cancelled = None
+        if device.operation_id and force:
+            cancelled = self._cancel_holder(context, session, device)
+        else:
+            self._take_device(session, device, operation, allowed,
+                              pending, kind, now)
+        if kind == 'update' and params and 'kwargs' in params:
+            # The old kwargs are kept for a rollback.
+            # (Secrets stay sealed in both.)
+            operation.params = dict(params, kwargs={
+                k: secrets.seal(v, key=k)
+                for k, v in params['kwargs'].items()}, old_kwargs={
+                a.key: a.value for a in device.kwargs})
+            # Delete the old rows before inserting the new: a key
+            # kept would break the unique (device_id, key).
+            device.kwargs = []
+            session.flush()
+            device.kwargs = du.kv_rows(models.DeviceArg,
+                                       device.project_id,
+                                       params['kwargs'])
+        session.add_all([
+            operation,
+            du.event(context, 'device', device_id, device.project_id,
+                     'device.%s.requested' % kind,
+                     operation_id=operation.id,
+                     details={'cancelled': cancelled}
+                     if cancelled else None)])
+        return operation, cancelled
 
     @staticmethod
     def _template_on_failure(session, template_id):

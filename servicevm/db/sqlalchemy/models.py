@@ -272,6 +272,7 @@ class ServiceInstance(Base):
             kwargs=_kv(self.kwargs, reveal),
             service_contexts=[c.as_dict() for c in self.service_contexts],
             devices=[b.device_id for b in self.bindings],
+            bindings=[b.as_dict() for b in self.bindings],
             **_timestamps(self))
 
 
@@ -316,6 +317,17 @@ class ServiceDeviceBinding(Base):
                           primary_key=True, index=True)
     project_id = _project()
     position = sa.Column(sa.Integer, nullable=False, default=0)
+    # Whether the device is configured for the service (states.BINDING_*).
+    status = sa.Column(sa.String(32), nullable=False, default='ACTIVE',
+                       server_default='ACTIVE')
+    # The service instance owns the device (created it, or took it over by
+    # a cascading delete): releasing the service deletes the device.
+    owner = sa.Column(sa.Boolean, nullable=False, default=False,
+                      server_default=sa.false())
+
+    def as_dict(self):
+        return {'device_id': self.device_id, 'status': self.status,
+                'owner': self.owner}
 
 
 class Operation(Base):

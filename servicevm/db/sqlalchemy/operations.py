@@ -263,7 +263,8 @@ class OperationQueries:
 
     def operation_finish(self, context, operation, host, device_values,
                          operation_values, event, release_device=True,
-                         expected_states=None, ends=()):
+                         expected_states=None, ends=(), outcome=None,
+                         follow_ups=None):
         """Move an operation to a resting state in one transaction: the
         steps that just ended are recorded (``ends``, as for
         operation_transition), the device it holds takes
@@ -273,7 +274,10 @@ class OperationQueries:
         recorded. Only while ``host`` holds the lease (None: whoever
         holds it), and while it is in one of ``expected_states`` if given
         (a user's action since wins: then only ``ends`` are recorded);
-        returns whether it did."""
+        returns whether it did. ``outcome`` (completed, failed_temp,
+        rolled_back) settles the service bindings the operation
+        configured; ``follow_ups`` gets the ids of the operations that
+        starts, to run once this is committed."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
             query = session.query(Op).filter(Op.id == operation.id)
@@ -295,6 +299,13 @@ class OperationQueries:
             self._settle_device(session, operation, device_values,
                                 release_device, now)
             session.add_all(events + [du.event(context, **event)])
+            if outcome is not None:
+                started = self._settle_services(
+                    context, session, operation, outcome,
+                    operation_values.get('error', operation.error) or (
+                        'cancelled' if operation.cancelled else None))
+                if follow_ups is not None:
+                    follow_ups.extend(started)
         return True
 
     @staticmethod
@@ -352,6 +363,8 @@ class OperationQueries:
                     'status_reason': '%s failed: %s (operation %s)' % (
                         operation.kind, values['error'], operation.id)},
                     True, now)
+                self._settle_services(context, session, operation, 'failed',
+                                      values['error'])
             elif operation.state == states.OP_FAILED_TEMP and pending:
                 # Work resumes: the device shows it again.
                 self._settle_device(session, operation, {

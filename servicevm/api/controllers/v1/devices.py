@@ -150,6 +150,19 @@ class DevicesController(utils.RestController):
         device = self.dbapi.device_get(ctx, device_id)
         policy.authorize(RULE + ':delete', ctx,
                          {'project_id': device.project_id})
+        if device.bindings and strutils.bool_from_string(
+                params.get('cascade', '0')):
+            # Staged: the service instances go first, and the last of
+            # them to let go of the device deletes it.
+            device, started = self.dbapi.device_delete_cascade(
+                ctx, device_id)
+            for operation_id in started:
+                self.rpcapi.run_operation(ctx, operation_id)
+            if started:
+                utils.accepted(started[0])
+                return {'device': device.as_dict(),
+                        'operation_id': started[0],
+                        'operation_ids': started}
         device, operation, cancelled = self.dbapi.device_start_operation(
             ctx, device_id, 'delete', on_failure=params.get('on_failure'),
             force=strutils.bool_from_string(params.get('force', '0')))

@@ -5,7 +5,10 @@ import pecan
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
+from servicevm.common import exceptions
+from servicevm.common import keystone
 from servicevm.common import policy
+from servicevm.conductor import rpcapi
 from servicevm.db import api as db_api
 from servicevm.drivers import loader
 
@@ -17,6 +20,7 @@ class ServiceInstancesController(utils.RestController):
 
     def __init__(self):
         self.dbapi = db_api.get_instance()
+        self._rpcapi = None
 
     @pecan.expose('json')
     def get_all(self):
@@ -45,8 +49,25 @@ class ServiceInstancesController(utils.RestController):
         return {'service_instance': utils.view(service.as_dict(),
                                                utils.fields(params))}
 
+    @property
+    def rpcapi(self):
+        if self._rpcapi is None:
+            self._rpcapi = rpcapi.ConductorAPI(CONF)
+        return self._rpcapi
+
+    def _started(self, ctx, operation_ids):
+        """Cast the operations started (once committed); 202 with a
+        Location of the first."""
+        for operation_id in operation_ids:
+            self.rpcapi.run_operation(ctx, operation_id)
+        utils.accepted(operation_ids[0])
+
     @pecan.expose('json')
     def post(self):
+        """Create a service instance bound to ``devices``, to a new
+        device made from ``template_id`` (which the service owns), or to
+        the device the scheduler picks; 202 with the configure (or
+        create) operations started, or 201 when bound to no device."""
         ctx = utils.context()
         values = utils.body(
             schemas.service_instance_create)['service_instance']
@@ -55,14 +76,52 @@ class ServiceInstancesController(utils.RestController):
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
         values.setdefault('mgmt_driver', 'noop')
+        values.setdefault('managed_by_user', True)
         loader.check_enabled(CONF, loader.MGMT_NAMESPACE,
                              values['mgmt_driver'],
                              'service_instance.mgmt_driver')
-        service = self.dbapi.service_instance_create(ctx, values)
-        pecan.response.status = 201
-        pecan.response.headers['Location'] = utils.href('service_instances',
-                                                        service.id)
-        return {'service_instance': service.as_dict()}
+        device_values = None
+        template_id = values.pop('template_id', None)
+        device_kwargs = values.pop('device_kwargs', None)
+        if template_id is not None:
+            if values.get('devices') is not None:
+                raise exceptions.InvalidParameter(
+                    reason='Give devices or template_id, not both.',
+                    field='service_instance.template_id')
+            device_values = {
+                'template_id': template_id, 'user_id': ctx.user_id,
+                'name': 'service-%s' % (values.get('name') or 'instance'),
+                'kwargs': device_kwargs or {}}
+            if values['project_id'] == ctx.project_id:
+                device_values['trust_id'] = keystone.create_trust(CONF, ctx)
+        elif device_kwargs is not None:
+            raise exceptions.InvalidParameter(
+                reason='device_kwargs goes with template_id (the device '
+                       'made for the service instance).',
+                field='service_instance.device_kwargs')
+        try:
+            service, started = self.dbapi.service_instance_create(
+                ctx, values, device_values)
+        except Exception:
+            keystone.delete_trust(CONF, (device_values or {}).get(
+                'trust_id'))
+            raise
+        body = {'service_instance': service.as_dict()}
+        if not started:
+            pecan.response.status = 201
+            pecan.response.headers['Location'] = utils.href(
+                'service_instances', service.id)
+            return body
+        self._started(ctx, started)
+        return dict(body, operation_id=started[0], operation_ids=started)
+
+    @staticmethod
+    def _check_managed(ctx, service, action):
+        if not service.managed_by_user and not ctx.is_admin_role:
+            raise exceptions.Forbidden(
+                action='%s of service instance %s (managed_by_user is '
+                       'false: another service manages it; an admin may)'
+                       % (action, service.id))
 
     def _update(self, service_id):
         ctx = utils.context()
@@ -71,6 +130,7 @@ class ServiceInstancesController(utils.RestController):
         service = self.dbapi.service_instance_get(ctx, service_id)
         policy.authorize(RULE + ':update', ctx,
                          {'project_id': service.project_id})
+        self._check_managed(ctx, service, 'update')
         service = self.dbapi.service_instance_update(ctx, service_id, values)
         return {'service_instance': service.as_dict()}
 
@@ -82,11 +142,21 @@ class ServiceInstancesController(utils.RestController):
     def put(self, service_id):
         return self._update(service_id)
 
-    @pecan.expose()  # 204: no body (the json renderer would say null)
+    @pecan.expose('json')
     def delete(self, service_id):
+        """Staged delete: 202 with the operations that take the service
+        off its devices (then delete the devices it owns); 204 when it was
+        bound to no device it could reach (it is gone at once)."""
         ctx = utils.context()
         service = self.dbapi.service_instance_get(ctx, service_id)
         policy.authorize(RULE + ':delete', ctx,
                          {'project_id': service.project_id})
-        self.dbapi.service_instance_destroy(ctx, service_id)
-        pecan.response.status = 204
+        self._check_managed(ctx, service, 'delete')
+        service, started = self.dbapi.service_instance_delete(ctx,
+                                                              service_id)
+        if not started:
+            pecan.response.status = 204
+            return pecan.response  # no body (json would render null)
+        self._started(ctx, started)
+        return {'service_instance': service and service.as_dict(),
+                'operation_id': started[0], 'operation_ids': started}

@@ -225,7 +225,7 @@ class TestBodies(BadInputTestCase):
         t_url = '%s/%s' % (T, self.template['id'])
         d_url = '%s/%s' % (D, self.device['id'])
         service = self.post(S, {'service_instance': {
-            'service_type': 'firewall'}}, status=201).json[
+            'service_type': 'firewall', 'devices': []}}, status=201).json[
             'service_instance']
         s_url = '%s/%s' % (S, service['id'])
         cases = []

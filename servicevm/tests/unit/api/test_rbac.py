@@ -37,7 +37,8 @@ def _in_a(body, key):
 NEW_T = {'device_template': {'name': 'new', 'device_driver': 'noop',
                              'service_types': ['firewall']}}
 NEW_D = {'device': {'name': 'new', 'template_id': '{template}'}}
-NEW_S = {'service_instance': {'name': 'new', 'service_type': 'firewall'}}
+NEW_S = {'service_instance': {'name': 'new', 'service_type': 'firewall',
+                              'devices': []}}
 RENAME_T = {'device_template': {'name': 'renamed'}}
 RENAME_D = {'device': {'name': 'renamed'}}
 REBOOT_D = {'action': 'reboot'}
@@ -136,10 +137,16 @@ class RBACTestCase(base.APIBehaviourTestCase):
         return response['device']['id'], response['operation_id']
 
     def make_service(self, persona=base.MEMBER, **values):
+        """A service instance bound to ``devices`` (none by default),
+        configured on them."""
+        values.setdefault('devices', [])
         body = {'service_instance': dict(name='svc',
                                          service_type='firewall', **values)}
-        return self.post(S, body, persona, status=201).json[
-            'service_instance']
+        response = self.post(S, body, persona,
+                             status=202 if values['devices'] else 201).json
+        for operation_id in response.get('operation_ids', ()):
+            self.settle(operation_id)
+        return response['service_instance']
 
 
 class TestRBACMatrix(RBACTestCase):

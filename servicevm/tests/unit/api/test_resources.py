@@ -46,16 +46,35 @@ class ResourceTestCase(base.APIBehaviourTestCase):
             body = self.follow(links[0]['href'], persona).json
 
     def create_service(self, persona=base.MEMBER, **values):
-        body = {'service_type': 'firewall'}
+        """A service instance bound to ``devices`` (none by default),
+        once configured on them (with a conductor running)."""
+        body = {'service_type': 'firewall', 'devices': []}
         body.update(values)
         response = self.post(S, {'service_instance': body}, persona,
-                             status=201)
+                             status=202 if body['devices'] else 201)
+        if body['devices']:
+            self.wait_settled()
+            return self.get('%s/%s' % (S, response.json['service_instance'][
+                'id'])).json['service_instance']
         return response.json['service_instance']
+
+    def bind_directly(self, service_id, device_ids):
+        """Bindings written straight to the database (listing tests, with
+        no conductor to configure them)."""
+        with self.engine.begin() as conn:
+            for position, device_id in enumerate(device_ids):
+                conn.execute(sa.text(
+                    "INSERT INTO service_device_bindings (service_instance_id,"
+                    " device_id, project_id, position, status, owner, "
+                    "created_at) VALUES (:s, :d, 'project-a', :p, 'ACTIVE', "
+                    ":o, CURRENT_TIMESTAMP)"),
+                    {'s': service_id, 'd': device_id, 'p': position,
+                     'o': False})
 
     def set_device_status(self, device_id, status):
         with self.engine.begin() as conn:
-            conn.execute(sa.text('UPDATE devices SET status = :s '
-                                 'WHERE id = :id'),
+            conn.execute(sa.text('UPDATE devices SET status = :s, '
+                                 'operation_id = NULL WHERE id = :id'),
                          {'s': status, 'id': device_id})
 
 
@@ -268,7 +287,8 @@ class TestDevices(ResourceTestCase):
         self.assertEqual('servicevm.device_in_use', error['code'])
         self.assertIn(service['id'], error['detail'])
         self.assertEqual('ACTIVE', self.get(url).json['device']['status'])
-        self.delete('%s/%s' % (S, service['id']), status=204)
+        self.delete('%s/%s' % (S, service['id']), status=202)
+        self.wait_settled()
         self.assertEqual([], self.get(url).json['device']['services'])
         self.delete(url, status=202)
         self.assertIsNone(self.wait_for_device(device['id'], None))
@@ -328,15 +348,16 @@ class TestServiceInstances(ResourceTestCase):
 
     def test_create_defaults(self):
         response = self.post(S, {'service_instance': {
-            'service_type': 'firewall'}}, status=201)
+            'service_type': 'firewall', 'devices': []}}, status=201)
         service = response.json['service_instance']
         self.assertEqual({
             'id': service['id'], 'project_id': 'project-a',
             'user_id': 'member-user', 'name': '', 'description': '',
             'service_type': 'firewall', 'service_table_id': None,
-            'managed_by_user': False, 'mgmt_driver': 'noop',
+            'managed_by_user': True, 'mgmt_driver': 'noop',
             'mgmt_address': None, 'status': 'ACTIVE', 'status_reason': None,
             'kwargs': {}, 'service_contexts': [], 'devices': [],
+            'bindings': [],
             'created_at': service['created_at'], 'updated_at': None},
             service)
         self.assertEqual('http://localhost%s/%s' % (S, service['id']),
@@ -348,12 +369,29 @@ class TestServiceInstances(ResourceTestCase):
         template = self.create_template(service_types=['firewall', 'lb'])
         first = self.create_device(template['id'], wait=False)
         second = self.create_device(template['id'], wait=False)
-        service = self.create_service(
+        for device in (first, second):
+            # As if their creates had completed (no conductor here).
+            self.set_device_status(device['id'], 'ACTIVE')
+        response = self.post(S, {'service_instance': dict(
+            service_type='firewall',
             name='fw', description='d', service_table_id='row-1',
             managed_by_user=True, mgmt_address='192.0.2.1',
             kwargs={'rules': []}, service_contexts=[{'role': 'in'}],
-            devices=[second['id'], first['id']])
+            devices=[second['id'], first['id']])}, status=202)
+        service = response.json['service_instance']
         self.assertEqual([second['id'], first['id']], service['devices'])
+        self.assertEqual('PENDING_CREATE', service['status'])
+        self.assertEqual(['PENDING', 'PENDING'],
+                         [b['status'] for b in service['bindings']])
+        # One configure operation per device; each holds its device.
+        self.assertEqual(2, len(response.json['operation_ids']))
+        for op_id, device in zip(response.json['operation_ids'],
+                                 (second, first)):
+            operation = self.get('%s/%s' % (OPS, op_id)).json['operation']
+            self.assertEqual(('configure', device['id']),
+                             (operation['kind'], operation['resource_id']))
+            self.assertEqual('PENDING_UPDATE', self.get('%s/%s' % (
+                D, device['id'])).json['device']['status'])
         self.assertEqual(('fw', 'd', 'row-1', True, '192.0.2.1'),
                          (service['name'], service['description'],
                           service['service_table_id'],
@@ -384,8 +422,12 @@ class TestServiceInstances(ResourceTestCase):
         self.assertTrue(shown['updated_at'])
 
     def test_delete(self):
+        # Bound to no device: gone at once (the staged delete of a bound
+        # one is in tests/unit/conductor/test_services.py).
         device = self.create_device(wait=False)
-        service = self.create_service(devices=[device['id']])
+        service = self.create_service()
+        self.bind_directly(service['id'], [device['id']])
+        self.set_device_status(device['id'], 'ERROR')
         url = '%s/%s' % (S, service['id'])
         self.assertEqual(b'', self.delete(url, status=204).body)
         self.assertError(self.get(url, status=404), 404)
@@ -548,8 +590,10 @@ class TestCollections(ResourceTestCase):
             D + '?template_id=%s&name=a' % first['id'], 'devices'))
         self.assertEqual([], ids(D + '?template_id=' + UUID, 'devices'))
         self.assertEqual([], ids(D + '?status=ERROR', 'devices'))
-        s1 = self.create_service(name='s1', devices=[d1['id']])
-        s2 = self.create_service(name='s2', devices=[d1['id'], d3['id']])
+        s1 = self.create_service(name='s1')
+        self.bind_directly(s1['id'], [d1['id']])
+        s2 = self.create_service(name='s2')
+        self.bind_directly(s2['id'], [d1['id'], d3['id']])
         s3 = self.create_service(name='s3', service_type='lb')
         self.assertEqual(sorted([s1['id'], s2['id']]), ids(
             S + '?device_id=' + d1['id'], 'service_instances'))
@@ -583,7 +627,8 @@ class TestCollections(ResourceTestCase):
                         % (T, template['id'])).json
         self.assertEqual({'id', 'service_types', 'attributes'},
                          set(body['device_template']))
-        service = self.create_service(devices=[device['id']])
+        service = self.create_service()
+        self.bind_directly(service['id'], [device['id']])
         body = self.get(S + '?fields=devices').json
         self.assertEqual([{'id': service['id'], 'devices': [device['id']]}],
                          body['service_instances'])
@@ -773,7 +818,8 @@ class TestOperationsAndEvents(ResourceTestCase):
         device = self.create_device()
         self.wait_settled()
         service = self.create_service(devices=[device['id']])
-        self.delete('%s/%s' % (S, service['id']), status=204)
+        self.delete('%s/%s' % (S, service['id']), status=202)
+        self.wait_settled()
         self.delete('%s/%s' % (D, device['id']), status=202)
         self.wait_for_device(device['id'], None)
         self.wait_settled()
