@@ -730,3 +730,63 @@ class SshLifecycleTestCase(SshServerMixin, op_base.OperationTestCase):
                        timeout=60)
         code, _, _ = self.run_script('test -e %s' % mark)
         self.assertEqual(1, code)
+
+    def test_service_instance_whole_life_over_ssh(self):
+        """A service instance made with a device of its own: the device is
+        created and its START script runs, the service's config is pushed
+        and CONFIGURE runs; deleting the service takes its config off
+        (remove_script, CONFIGURE with the change unbind), then the device
+        it owns is deleted (TERMINATE)."""
+        mark = '/tmp/svm-service-%s' % uuid.uuid4().hex
+        self.addCleanup(lambda: self.run_script('rm -f %s*' % mark))
+        log = '>> %s.log' % mark
+        events = {
+            'START': [{'name': 'up', 'script': 'echo start ' + log}],
+            'CONFIGURE': [{'name': 'rules', 'script':
+                           'echo "configure $SVM_SERVICE_CHANGE '
+                           '$SVM_SERVICE_NAME $SVM_SERVICE_CONF_ZONE" ' +
+                           log}],
+            'TERMINATE': [{'name': 'down', 'script': 'echo terminate ' +
+                           log}]}
+        template = self.create_template(
+            device_driver='noop', mgmt_driver='ssh', lifecycle_events=events,
+            service_types=['firewall'],
+            attributes={'mgmt_auth': {
+                'username': self.sshd.user,
+                'private_key': self.sshd.private_key}})
+        response = self.post('/v1/service_instances', {'service_instance': {
+            'name': 'edge', 'service_type': 'firewall',
+            'template_id': template['id'],
+            'device_kwargs': {'mgmt_address': '%s:%d' % (
+                self.sshd.host, self.sshd.port)},
+            'kwargs': {'zone': 'dmz', 'config': {
+                'script': 'echo "push $RULE" ' + log,
+                'remove_script': 'echo "remove $RULE" ' + log,
+                'env': {'RULE': 'allow 443'}}}}}, status=202)
+        service = response.json['service_instance']
+        device_id = service['devices'][0]
+        self.wait_rest(response.json['operation_id'], 'COMPLETED', timeout=60)
+        shown = self.get('/v1/service_instances/' + service['id']).json[
+            'service_instance']
+        self.assertEqual('ACTIVE', shown['status'])
+        self.assertEqual([{'device_id': device_id, 'status': 'ACTIVE',
+                           'owner': True}], shown['bindings'])
+        self.assertEqual([service['id']], self.get(
+            '%s/%s' % (op_base.D, device_id)).json['device']['services'])
+        _, out, _ = self.run_script('cat %s.log' % mark)
+        self.assertEqual(
+            ['start', 'push allow 443', 'configure bind edge dmz'],
+            out.splitlines())
+
+        response = self.delete('/v1/service_instances/' + service['id'],
+                               status=202)
+        self.wait_rest(response.json['operation_id'], 'COMPLETED', timeout=60)
+        self.wait_until(lambda: self.get(
+            '%s/%s' % (op_base.D, device_id), status='*').status_int == 404,
+            'the device the service owned to be deleted', timeout=60)
+        self.assertError(self.get('/v1/service_instances/' + service['id'],
+                                  status=404), 404)
+        _, out, _ = self.run_script('cat %s.log' % mark)
+        self.assertEqual(['start', 'push allow 443', 'configure bind edge dmz',
+                          'remove allow 443', 'configure unbind edge dmz',
+                          'terminate'], out.splitlines())
