@@ -6,11 +6,12 @@ Prints its figures; it is not a test.
     .venv/bin/python bench/mgmt.py [--devices 50] [--scripts 3] [--json out]
 
 The issue asks for "50 devices each running a 3-script CONFIGURE over ssh
-to the local sshd, with the default parallelism". CONFIGURE belongs to
-service instances, which do not run scripts yet; the scripts that do run
-are the steps of a device create. So INSTANTIATE stands in for CONFIGURE
-until service instances run scripts: each device create runs --scripts
-INSTANTIATE scripts over one ssh login.
+to the local sshd, with the default parallelism". CONFIGURE runs when a
+service instance is bound to a device (and again when it is taken off):
+the ``configure`` operation of the device runs ``configure_services``
+(the mgmt driver's push_config; the services here have no
+``kwargs.config``, so nothing is pushed) and then the template's
+CONFIGURE scripts, --scripts of them over one ssh login.
 
 What it runs (the plumbing is bench/lifecycle.py's, whose Bench this
 subclasses):
@@ -27,27 +28,37 @@ subclasses):
   [conductor] workers at their defaults (printed); [conductor]
   poll_interval = 0.05 as in bench/lifecycle.py;
 * a template (noop device driver, ssh mgmt driver, mgmt_auth = the sshd's
-  user and private key) whose scripts do small real work on the box: the
-  first writes /tmp/svm-bench-mgmt-$SVM_DEVICE_ID, each checks it holds
-  one line per script so far and appends its own, the last removes it;
-  each prints $SSH_CLIENT (client address and port, set by sshd);
-* one warm-up device (created and deleted, not counted), then --devices
-  creates posted by 16 client threads (HTTP keep-alive), each polling its
-  operation every 20 ms until it ends; every mgmt_address is the local
-  sshd (the noop driver adopts the box at kwargs.mgmt_address); then all
-  deleted the same way (deletes run no scripts here).
+  user and private key, service_types ["firewall"]) whose CONFIGURE
+  scripts do small real work on the box: the first writes
+  /tmp/svm-bench-mgmt-$SVM_DEVICE_ID-$SVM_SERVICE_CHANGE (one file for
+  the bind, another for the unbind), each checks the service variables
+  (SVM_SERVICE_ID set; in SVM_SERVICES after a bind, no longer after an
+  unbind) and that the file holds one line per script so far and appends
+  its own, the last removes it; each prints $SSH_CLIENT (client address
+  and port, set by sshd);
+* a warm-up (one device created, one service instance bound to it and
+  deleted, the device deleted; not counted); then --devices creates
+  posted by 16 client threads (HTTP keep-alive), each polling its
+  operation every 20 ms until it is COMPLETED (a create runs no scripts;
+  every mgmt_address is the local sshd: the noop driver adopts the box
+  at kwargs.mgmt_address); then the measured phase: one "firewall"
+  service instance per device, bound to it (``devices: [id]``), posted by
+  the 16 client threads the same way, each waiting for its configure
+  operation to be COMPLETED; then the service instances deleted (their
+  unbind operations run CONFIGURE again) and the devices deleted, the
+  same way (timed, printed as extra information).
 
 Figures:
 
-* scripts/s: devices x scripts over the wall time from the first POST to
-  the last operation seen COMPLETED;
+* scripts/s: devices x scripts over the wall time from the first bind
+  POST to the last configure operation seen COMPLETED;
 * per-script latency p50/p95: finished_at - started_at of every
-  ``script.INSTANTIATE.*`` step (server clock);
-* create request->COMPLETED p50/p95: POST sent -> the client's GET that
-  saw the operation COMPLETED (client clock, 20 ms polls);
+  ``script.CONFIGURE.*`` step of the binds (server clock);
+* bind request->COMPLETED p50/p95: POST sent -> the client's GET that
+  saw the configure operation COMPLETED (client clock, 20 ms polls);
 * connections per device operation: server side, the "Accepted publickey
-  for" lines the sshd log gained during the creates, over the number of
-  creates (target 1.0: one connection per device per operation, reused by
+  for" lines the sshd log gained during the binds, over the number of
+  binds (target 1.0: one connection per device per operation, reused by
   its scripts); cross-checked with the distinct client ports the scripts
   of each device printed (1 everywhere when every script of an operation
   shares its connection).
@@ -98,22 +109,33 @@ SERVERS_ENV = B.servers_env('mgmt', 27632, 27872, 27369,
                             SERVICEVM_SSHD_PORT=27222)
 CLIENTS = 16
 POLL_S = 0.02
-EVENT = 'INSTANTIATE'
+EVENT = 'CONFIGURE'
+SERVICE_TYPE = 'firewall'
 ACCEPTED = re.compile(r'Accepted (publickey|password) for ')
 CONNECTION = re.compile(r'Connection from \S+ port \d+ on ')
 CLIENT_PORT = re.compile(r'svm-bench-client=\S+ (\d+) ')
 
 
 def script_text(k, n):
-    """The k-th (1-based) of n scripts: small real work on the box."""
+    """The k-th (1-based) of n CONFIGURE scripts: small real work on the
+    box, for the bind and the unbind alike (a file of each)."""
     lines = ['set -e',
-             'f=/tmp/svm-bench-mgmt-"$SVM_DEVICE_ID"',
-             'echo "svm-bench-client=$SSH_CLIENT "']
+             'f=/tmp/svm-bench-mgmt-"$SVM_DEVICE_ID"-"$SVM_SERVICE_CHANGE"',
+             'echo "svm-bench-client=$SSH_CLIENT "',
+             'test -n "$SVM_SERVICE_ID"',
+             # The service is among those the device hosts after a bind,
+             # no longer after an unbind.
+             'case "$SVM_SERVICE_CHANGE:$SVM_SERVICES" in',
+             '  unbind:*"$SVM_SERVICE_ID"*) exit 3 ;;',
+             '  bind:*"$SVM_SERVICE_ID"* | unbind:*) ;;',
+             '  *) exit 4 ;;',
+             'esac']
     if k == 1:
         lines.append(': > "$f"')
     lines += ['test "$(wc -l < "$f")" -eq %d' % (k - 1),
               'echo "s%d $SVM_OPERATION_ID" >> "$f"' % k,
-              'grep -c "$SVM_OPERATION_ID" "$f"']
+              'echo "$SVM_SERVICE_CHANGE $SVM_SERVICE_NAME $(grep -c '
+              '"$SVM_OPERATION_ID" "$f")"']
     if k == n:
         lines.append('rm -f "$f"')
     return '\n'.join(lines) + '\n'
@@ -221,7 +243,7 @@ class Bench(LC.Bench):
             'POST', 'http://127.0.0.1:%d/v1/device_templates' % self.api.port,
             self.headers, {'device_template': {
                 'name': 'bench-mgmt', 'device_driver': 'noop',
-                'mgmt_driver': 'ssh',
+                'mgmt_driver': 'ssh', 'service_types': [SERVICE_TYPE],
                 'attributes': {'mgmt_auth': {
                     'username': self.sshd['SERVICEVM_SSHD_USER'],
                     'private_key': key}},
@@ -259,24 +281,73 @@ class Bench(LC.Bench):
                                     self.args.op_timeout))
 
     def one(self, client, method, path, body=None):
-        """One request and the wait for its operation: a record."""
+        """One request and the wait for its (first) operation: a record
+        with the answer's body."""
         t0 = time.monotonic()
         status, answer = client.request(method, path, body)
         if status != 202:
             raise BenchError('%s %s: %s %s' % (method, path, status, answer))
         done, op = self.wait_op(client, answer['operation_id'])
-        return {'device_id': answer['device']['id'], 'sent': t0,
-                'done': done, 'latency_ms': 1000 * (done - t0),
-                'operation': op}
+        return {'answer': answer, 'sent': t0, 'done': done,
+                'latency_ms': 1000 * (done - t0), 'operation': op}
 
     def create(self, client, name):
-        return self.one(client, 'POST', '/v1/devices', {'device': {
+        rec = self.one(client, 'POST', '/v1/devices', {'device': {
             'name': name, 'template_id': self.template,
             'kwargs': {'mgmt_address': '127.0.0.1:%s'
                        % self.sshd['SERVICEVM_SSHD_PORT']}}})
+        rec['device_id'] = rec['answer']['device']['id']
+        return rec
 
     def delete(self, client, device_id):
-        return self.one(client, 'DELETE', '/v1/devices/' + device_id)
+        rec = self.one(client, 'DELETE', '/v1/devices/' + device_id)
+        rec['device_id'] = device_id
+        return rec
+
+    def bind(self, client, device_id):
+        """A service instance bound to ``device_id``: its configure
+        operation (configure_services, then the CONFIGURE scripts)."""
+        rec = self.one(client, 'POST', '/v1/service_instances', {
+            'service_instance': {
+                'name': 'fw-' + device_id[:8], 'service_type': SERVICE_TYPE,
+                'devices': [device_id], 'kwargs': {'zone': 'bench'}}})
+        service = rec['answer']['service_instance']
+        op = rec['operation']
+        if op['kind'] != 'configure' or op['resource_id'] != device_id:
+            raise BenchError('service %s: operation %s is a %s of %s, not '
+                             'a configure of device %s' % (
+                                 service['id'], op['id'], op['kind'],
+                                 op['resource_id'], device_id))
+        rec.update(device_id=device_id, service_id=service['id'])
+        return rec
+
+    def unbind(self, client, service_id):
+        """The service instance's status (ACTIVE after its bind), then
+        its delete: a configure (unbind) operation, CONFIGURE again."""
+        status, body = client.request(
+            'GET', '/v1/service_instances/' + service_id)
+        if status != 200:
+            raise BenchError('GET service instance %s: %s %s'
+                             % (service_id, status, body))
+        rec = self.one(client, 'DELETE',
+                       '/v1/service_instances/' + service_id)
+        rec.update(service_id=service_id,
+                   status_before=body['service_instance']['status'],
+                   device_id=rec['operation']['resource_id'])
+        return rec
+
+    @staticmethod
+    def script_steps(rec, k):
+        """The CONFIGURE script steps of a record's operation (``k`` of
+        them, or the run fails)."""
+        steps = [s for s in rec['operation'].get('steps') or ()
+                 if s['name'].startswith('script.%s.' % EVENT)]
+        if len(steps) != k:
+            raise BenchError('device %s, operation %s: %d %s script steps, '
+                             'not %d' % (rec['device_id'],
+                                         rec['operation']['id'], len(steps),
+                                         EVENT, k))
+        return steps
 
     # ---- the run -----------------------------------------------------
 
@@ -312,28 +383,34 @@ class Bench(LC.Bench):
         self.template = self.make_template()
         self.parameters = self.defaults()
 
-        # Warm-up (imports, first connections of the conductor): one
-        # device, not counted.
+        # Warm-up (imports, first connections of the conductor, the
+        # host key pin): one device, one service bound to it and deleted,
+        # not counted.
         warm, _ = self.parallel(['warm-0'], 1, self.create)
-        self.parallel([r['device_id'] for r in warm], 1, self.delete)
+        warm_ids = [r['device_id'] for r in warm]
+        warm_binds, _ = self.parallel(warm_ids, 1, self.bind)
+        self.parallel([r['service_id'] for r in warm_binds], 1, self.unbind)
+        self.parallel(warm_ids, 1, self.delete)
         time.sleep(0.5)
 
         n, k = args.devices, args.scripts
         offset = self.sshd_log_size()
-        creates, _ = self.parallel(['mgmt-%d' % i for i in range(n)],
-                                   CLIENTS, self.create)
-        first = min(r['sent'] for r in creates)
-        wall = max(r['done'] for r in creates) - first
+        creates, c_wall = self.parallel(['mgmt-%d' % i for i in range(n)],
+                                        CLIENTS, self.create)
         time.sleep(0.3)      # sshd writes its log lines asynchronously
-        logins, tcp = self.sshd_log_since(offset)
+        c_logins, _ = self.sshd_log_since(offset)
+        device_ids = [r['device_id'] for r in creates]
+
+        # The measured phase: one service instance bound to each device.
         offset = self.sshd_log_size()
+        binds, _ = self.parallel(device_ids, CLIENTS, self.bind)
+        first = min(r['sent'] for r in binds)
+        wall = max(r['done'] for r in binds) - first
+        time.sleep(0.3)
+        logins, tcp = self.sshd_log_since(offset)
         script_ms, ports = [], {}
-        for r in creates:
-            steps = [s for s in r['operation'].get('steps') or ()
-                     if s['name'].startswith('script.%s.' % EVENT)]
-            if len(steps) != k:
-                raise BenchError('device %s: %d script steps, not %d'
-                                 % (r['device_id'], len(steps), k))
+        for r in binds:
+            steps = self.script_steps(r, k)
             for s in steps:
                 script_ms.append(1000 * (iso_ts(s['finished_at']) -
                                          iso_ts(s['started_at'])))
@@ -341,8 +418,30 @@ class Bench(LC.Bench):
                 m for s in steps
                 for m in CLIENT_PORT.findall(s.get('output') or '')}
         per_device = collections.Counter(len(p) for p in ports.values())
-        deletes, d_wall = self.parallel([r['device_id'] for r in creates],
-                                        CLIENTS, self.delete)
+
+        # Not measured for the targets: the unbinds (CONFIGURE again),
+        # then the device deletes (no scripts).
+        offset = self.sshd_log_size()
+        unbinds, u_wall = self.parallel([r['service_id'] for r in binds],
+                                        CLIENTS, self.unbind)
+        time.sleep(0.3)
+        u_logins, _ = self.sshd_log_since(offset)
+        for r in unbinds:
+            self.script_steps(r, k)
+        not_active = collections.Counter(
+            r['status_before'] for r in unbinds
+            if r['status_before'] != 'ACTIVE')
+        client = self.client()
+        try:
+            status, body = client.request('GET', '/v1/service_instances')
+        finally:
+            client.close()
+        if status != 200:
+            raise BenchError('GET /v1/service_instances: %s %s'
+                             % (status, body))
+        services_left = len(body['service_instances'])
+        offset = self.sshd_log_size()
+        deletes, d_wall = self.parallel(device_ids, CLIENTS, self.delete)
         time.sleep(0.3)
         d_logins, _ = self.sshd_log_since(offset)
         leftovers = glob.glob('/tmp/svm-bench-mgmt-*')
@@ -352,16 +451,30 @@ class Bench(LC.Bench):
             'scripts_per_s': round(n * k / wall, 1),
             'script_latency': self.lat_summary(
                 [{'latency_ms': v} for v in script_ms]),
-            'create_latency': self.lat_summary(creates),
+            'bind_latency': self.lat_summary(binds),
             'sshd_logins': logins, 'sshd_tcp_connections': tcp,
             'connections_per_device_operation': round(logins / n, 3),
             'client_ports_per_device': dict(sorted(per_device.items())),
+            'create_wall_s': round(c_wall, 2),
+            'create_latency': self.lat_summary(creates),
+            'sshd_logins_during_creates': c_logins,
+            'unbind_wall_s': round(u_wall, 2),
+            'unbind_latency': self.lat_summary(unbinds),
+            'sshd_logins_during_unbinds': u_logins,
+            'services_not_active_after_bind': dict(not_active),
+            'services_left_after_unbinds': services_left,
             'delete_wall_s': round(d_wall, 2),
             'delete_latency': self.lat_summary(deletes),
             'sshd_logins_during_deletes': d_logins,
             'host_key_pins': len(os.listdir(self.known_hosts)),
             'files_left_in_tmp': len(leftovers),
         }
+        if not_active:
+            self.notes.append('service instances not ACTIVE after their '
+                              'bind completed: %s' % dict(not_active))
+        if services_left:
+            self.notes.append('%d service instance(s) still listed after '
+                              'their unbinds completed' % services_left)
         if tcp != logins:
             self.notes.append('%d TCP connections to the sshd but %d logins '
                               '(refused or retried attempts)' % (tcp, logins))
@@ -391,33 +504,42 @@ class Bench(LC.Bench):
                  r['devices'], r['scripts_per_device'], EVENT,
                  sshd['SERVICEVM_SSHD_HOST'], sshd['SERVICEVM_SSHD_PORT'],
                  CLIENTS),
-             'INSTANTIATE stands in for CONFIGURE until service instances '
-             'run scripts.',
+             'CONFIGURE runs when a service instance is bound: one "%s" '
+             'service instance per device, bound by a configure operation '
+             '(configure_services, then the scripts).' % SERVICE_TYPE,
              'servicevm %s; machine: %d CPUs, load average at start %s, at '
              'end %s' % (self.source, os.cpu_count(), self.load_at_start,
                          B.loadavg()),
              'parallelism (defaults): ' + ', '.join(
                  '%s = %s' % kv for kv in sorted(self.parameters.items())),
              '']
-        sl, cl = r['script_latency'], r['create_latency']
+        sl, bl = r['script_latency'], r['bind_latency']
         for label, value in [
-                ('scripts/s (%d scripts, first POST -> last COMPLETED)'
+                ('scripts/s (%d scripts, 1st bind -> last COMPLETED)'
                  % r['scripts'], '%.1f (%.2f s)' % (r['scripts_per_s'],
                                                     r['wall_s'])),
                 ('per script p50 / p95 (step start -> end)',
                  '%.1f / %.1f ms (max %.1f)' % (sl['p50_ms'], sl['p95_ms'],
                                                 sl['max_ms'])),
-                ('create request->COMPLETED p50 / p95 (poll 20 ms)',
-                 '%.0f / %.0f ms' % (cl['p50_ms'], cl['p95_ms'])),
+                ('bind request->COMPLETED p50 / p95 (poll 20 ms)',
+                 '%.0f / %.0f ms' % (bl['p50_ms'], bl['p95_ms'])),
                 ('ssh connections per device operation (sshd log)',
-                 '%.2f (%d logins, %d TCP connections, %d creates)' % (
+                 '%.2f (%d logins, %d TCP connections, %d binds)' % (
                      r['connections_per_device_operation'],
                      r['sshd_logins'], r['sshd_tcp_connections'],
                      r['devices'])),
                 ('client ports seen by the scripts of a device',
                  ', '.join('%d port(s): %d devices' % kv for kv in
                            r['client_ports_per_device'].items())),
-                ('deletes: wall; request->COMPLETED p50; ssh logins',
+                ('creates (no scripts): wall; p50; ssh logins',
+                 '%.2f s; %.0f ms; %d' % (
+                     r['create_wall_s'], r['create_latency']['p50_ms'],
+                     r['sshd_logins_during_creates'])),
+                ('unbinds (CONFIGURE again): wall; p50; ssh logins',
+                 '%.2f s; %.0f ms; %d' % (
+                     r['unbind_wall_s'], r['unbind_latency']['p50_ms'],
+                     r['sshd_logins_during_unbinds'])),
+                ('device deletes: wall; p50; ssh logins',
                  '%.2f s; %.0f ms; %d' % (
                      r['delete_wall_s'], r['delete_latency']['p50_ms'],
                      r['sshd_logins_during_deletes'])),
@@ -433,7 +555,7 @@ class Bench(LC.Bench):
         print('\n'.join(L), flush=True)
         result = {
             'config': {'devices': args.devices, 'scripts': args.scripts,
-                       'event': EVENT, 'stands_in_for': 'CONFIGURE',
+                       'event': EVENT, 'service_type': SERVICE_TYPE,
                        'clients': CLIENTS, 'poll_ms': POLL_S * 1000,
                        'parallelism_defaults': self.parameters,
                        'sshd': '%s:%s' % (sshd['SERVICEVM_SSHD_HOST'],
@@ -466,9 +588,10 @@ class Bench(LC.Bench):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--devices', type=int, default=50,
-                   help='devices created at once (default 50)')
+                   help='devices, each bound to a service instance '
+                        '(default 50)')
     p.add_argument('--scripts', type=int, default=3,
-                   help='INSTANTIATE scripts per device (default 3)')
+                   help='CONFIGURE scripts per device (default 3)')
     p.add_argument('--json', help='write the figures to this file')
     p.add_argument('--keep-tmp', action='store_true',
                    help='keep the temp dir (configs, logs, pins)')

@@ -61,6 +61,7 @@ phase() {
 STARTED_PG=0
 STARTED_RABBIT=0
 STARTED_SSHD=0
+STARTED_NETCONF=0
 STARTED_CLOUD=0
 stop_servers() {
     if [[ "${STARTED_CLOUD}" == 1 && -z "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
@@ -68,13 +69,18 @@ stop_servers() {
         bash tools/minicloud.sh stop || echo "WARNING: tools/minicloud.sh stop failed" >&2
     fi
     if [[ -n "${SERVICEVM_KEEP_SERVERS:-}" ]]; then
-        if ((STARTED_PG + STARTED_RABBIT + STARTED_SSHD > 0)); then
-            echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL, RabbitMQ and sshd running"
+        if ((STARTED_PG + STARTED_RABBIT + STARTED_SSHD + STARTED_NETCONF > 0)); then
+            echo "SERVICEVM_KEEP_SERVERS set: leaving PostgreSQL, RabbitMQ, sshd and netconfd running"
         fi
         STARTED_PG=0
         STARTED_RABBIT=0
         STARTED_SSHD=0
+        STARTED_NETCONF=0
         return 0
+    fi
+    if [[ "${STARTED_NETCONF}" == 1 ]]; then
+        STARTED_NETCONF=0
+        bash tools/netconfd.sh stop || echo "WARNING: tools/netconfd.sh stop failed" >&2
     fi
     if [[ "${STARTED_SSHD}" == 1 ]]; then
         STARTED_SSHD=0
@@ -131,6 +137,7 @@ declare -A PORT_DEFAULT=(
     [SERVICEVM_RABBIT_DIST_PORT]=25673
     [SERVICEVM_EPMD_PORT]=24369
     [SERVICEVM_SSHD_PORT]=25222
+    [SERVICEVM_NETCONF_PORT]=25830
 )
 AUTO_PORTS=()
 pick_port() {
@@ -208,6 +215,9 @@ use_or_start STARTED_RABBIT rabbitmq rabbitmq.sh SERVICEVM_RABBIT_PORT \
 # their classes (which run in parallel: a class that started it would stop
 # it under the others).
 use_or_start STARTED_SSHD sshd sshd.sh SERVICEVM_SSHD_PORT
+# The NETCONF server (netconfd behind its own sshd) of the netconf
+# driver's tests, likewise.
+use_or_start STARTED_NETCONF netconfd netconfd.sh SERVICEVM_NETCONF_PORT
 
 SERVICEVM_TEST_DB_URL="$(bash tools/postgres.sh url)"
 SERVICEVM_TEST_TRANSPORT_URL="$(bash tools/rabbitmq.sh url)"

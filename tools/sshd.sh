@@ -13,6 +13,9 @@
 # starting the system's sshd. Needs root (it creates the user). Every step
 # is idempotent.
 #
+# SERVICEVM_SSHD_SUBSYSTEM="<name> <command>" adds that ssh subsystem (the
+# NETCONF server of tools/netconfd.sh).
+#
 # `env` prints, as NAME=value lines: SERVICEVM_SSHD_HOST, _PORT, _USER,
 # _PASSWORD, _KEY (private key path), _HOST_KEY (host public key path),
 # _CONFIG (the sshd_config), _DIR, _PID_FILE and _LOG.
@@ -183,6 +186,10 @@ MaxSessions 32
 MaxStartups 100:30:200
 LogLevel VERBOSE
 EOF
+    if [[ -n "${SERVICEVM_SSHD_SUBSYSTEM:-}" ]]; then
+        # e.g. "netconf /usr/sbin/netconf-subsystem ..." (tools/netconfd.sh)
+        printf 'Subsystem %s\n' "${SERVICEVM_SSHD_SUBSYSTEM}" >>"${SSHD_CONFIG}"
+    fi
     chmod 0644 "${SSHD_CONFIG}"
 }
 

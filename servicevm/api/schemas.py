@@ -119,7 +119,8 @@ template_update = {
 # ---- devices ---------------------------------------------------------------
 
 DEVICE_FIELDS = ('id', 'project_id', 'user_id', 'name', 'description',
-                 'template_id', 'instance_id', 'mgmt_address', 'status',
+                 'template_id', 'instance_id', 'mgmt_address', 'mgmt_config',
+                 'status',
                  'status_reason', 'power_state', 'ready', 'operation_id',
                  'kwargs', 'service_contexts', 'services', 'created_at',
                  'updated_at')

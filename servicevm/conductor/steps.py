@@ -265,6 +265,7 @@ class ConfigureServices(Step):
 
     def run(self, ctx, work):
         output = self._apply(ctx, work, work.service_change() == 'bind')
+        sync_config(ctx, work)
         work.scripts_ran.add(self.name)
         return output
 
@@ -315,6 +316,7 @@ class RunScript(Step):
         if code != 0:
             raise StepError(reason='%s script %r failed: %s' % (
                 self.event, self.script_name, summary))
+        sync_config(ctx, work)
         work.scripts_ran.add(self.name)
         return summary
 
@@ -328,6 +330,15 @@ class RunScript(Step):
 
 
 SCRIPT_OUTPUT = 1500
+
+
+def sync_config(ctx, work):
+    """Keep on the device record its configuration as the device now
+    reports it (NETCONF get-config; drivers that cannot read it give
+    None)."""
+    config = work.mgmt().get_config(ctx, work.device)
+    if config is not None:
+        work.note(mgmt_config=config)
 
 
 def _tail(text):

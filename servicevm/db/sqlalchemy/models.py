@@ -149,6 +149,9 @@ class Device(Base):
     instance_id = sa.Column(sa.String(255), nullable=True)
     # Opaque to servicevm; the management driver interprets it.
     mgmt_address = sa.Column(sa.String(255), nullable=True)
+    # The configuration the device reported after its last change
+    # (NETCONF get-config of running).
+    mgmt_config = sa.Column(sa.Text, nullable=True)
     status = sa.Column(sa.String(32), nullable=False)
     status_reason = sa.Column(sa.Text, nullable=True)
     power_state = sa.Column(sa.String(32), nullable=False,
@@ -174,7 +177,8 @@ class Device(Base):
             id=self.id, project_id=self.project_id, user_id=self.user_id,
             name=self.name, description=self.description,
             template_id=self.template_id, instance_id=self.instance_id,
-            mgmt_address=self.mgmt_address, status=self.status,
+            mgmt_address=self.mgmt_address, mgmt_config=self.mgmt_config,
+            status=self.status,
             status_reason=self.status_reason, power_state=self.power_state,
             ready=self.ready, operation_id=self.operation_id,
             kwargs=_kv(self.kwargs, reveal),

@@ -33,6 +33,12 @@ class MgmtDriver(metaclass=abc.ABCMeta):
     def remove_config(self, context, device, config):
         """Remove what push_config applied (staged delete)."""
 
+    def get_config(self, context, device):
+        """The device's configuration as the device reports it (text),
+        kept on the device record after each change; None when the
+        driver cannot read it."""
+        return None
+
     def close(self, context, device):
         """The operation of ``context`` is done with ``device``: let go
         of what was kept for it (a connection)."""

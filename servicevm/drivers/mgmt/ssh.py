@@ -79,6 +79,8 @@ class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
 
     #: Interruptible waits, as device drivers have them.
     sleep = staticmethod(device_base.DeviceDriver.sleep)
+    #: The port when neither mgmt_address nor mgmt_auth.port has one.
+    default_port = DEFAULT_PORT
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -393,7 +395,7 @@ class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
         try:
             host, port = split_address(address)
             if port is None:
-                port = int(auth.get('port') or DEFAULT_PORT)
+                port = int(auth.get('port') or self.default_port)
         except (TypeError, ValueError):
             raise exceptions.DriverError(
                 driver=DRIVER, action=action,
@@ -474,7 +476,7 @@ class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
         pin_path = None if given else self._pin_path(device_id, action)
         pinned = given or self._read_pins(pin_path, action)
         client = paramiko.SSHClient()
-        name = host if port == DEFAULT_PORT else '[%s]:%d' % (host, port)
+        name = host if port == 22 else '[%s]:%d' % (host, port)
         for key in pinned:
             client.get_host_keys().add(name, key.get_name(), key)
         client.set_missing_host_key_policy(ssh_pins.LearnPolicy(
