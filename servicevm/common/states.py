@@ -27,9 +27,10 @@ DEVICE_ACTIONS = {
     # A driver action (reboot, resize, scale...): the device is busy as
     # during an update, as in Octavia.
     'action': ((ACTIVE, ERROR), PENDING_UPDATE),
-    # Binding a service instance to the device, or removing one from it
-    # (the device's management driver and its CONFIGURE scripts).
-    'configure': ((ACTIVE,), PENDING_UPDATE),
+    # Binding a service instance to the device, taking one off it, or
+    # applying theirs again (the device's management driver and its
+    # CONFIGURE scripts).
+    'configure': ((ACTIVE, ERROR), PENDING_UPDATE),
 }
 
 # What a pending state resolves to: pending -> (on success, on failure).

@@ -245,8 +245,9 @@ class WaitAction(Step):
 
 
 class ConfigureServices(Step):
-    """Bind service instances to the device, or take them off it
-    (``params``: ``services``, ``change`` bind or unbind): the device's
+    """Bind service instances to the device, take them off it, or apply
+    theirs again (``params``: ``services``, ``change`` bind, unbind or
+    reapply): the device's
     management driver applies (removes) each one's ``kwargs.config``.
     The template's CONFIGURE scripts run after it."""
     name = 'configure_services'
@@ -264,7 +265,8 @@ class ConfigureServices(Step):
         return '; '.join(lines) or 'no service instance to configure'
 
     def run(self, ctx, work):
-        output = self._apply(ctx, work, work.service_change() == 'bind')
+        # bind and reapply apply the configuration; unbind removes it.
+        output = self._apply(ctx, work, work.service_change() != 'unbind')
         sync_config(ctx, work)
         work.scripts_ran.add(self.name)
         return output
@@ -274,8 +276,12 @@ class ConfigureServices(Step):
         return self.name in work.scripts_ran
 
     def rollback(self, ctx, work):
-        # Undo: remove what a bind applied, put back what an unbind took.
-        return self._apply(ctx, work, work.service_change() != 'bind')
+        # Undo: remove what a bind applied, put back what an unbind took
+        # (applying a configuration again is not undone).
+        change = work.service_change()
+        if change == 'reapply':
+            return 'nothing to undo (the configuration was applied again)'
+        return self._apply(ctx, work, change == 'unbind')
 
 
 class RunScript(Step):

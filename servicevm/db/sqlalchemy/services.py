@@ -384,7 +384,8 @@ class ServiceInstanceQueries:
                     binding))
             else:
                 self._settle_bind(context, session, operation, outcome,
-                                  error, service, binding)
+                                  error, service, binding,
+                                  params.get('change') == 'reapply')
         return started
 
     def _settle_unbind(self, context, session, operation, outcome, error,
@@ -398,16 +399,21 @@ class ServiceInstanceQueries:
         return []
 
     def _settle_bind(self, context, session, operation, outcome, error,
-                     service, binding):
+                     service, binding, again=False):
+        stage = 'reconfigure' if again else 'create'
         if outcome != 'completed':
             binding.status = states.ERROR
-            self._service_error(context, session, operation, outcome, error,
-                                service, 'configuring', 'create')
+            self._service_error(
+                context, session, operation, outcome, error, service,
+                'applying its configuration again on' if again
+                else 'configuring', stage)
             return
         binding.status = states.ACTIVE
         service.updated_at = timeutils.utcnow()
         session.add(du.event(context, 'device', binding.device_id,
-                             service.project_id, 'device.service.bind',
+                             service.project_id,
+                             'device.service.%s' % (
+                                 'reconfigure' if again else 'bind'),
                              operation_id=operation.id,
                              details={'service_instance': service.id}))
         if all(b.status == states.ACTIVE for b in service.bindings):
@@ -415,7 +421,7 @@ class ServiceInstanceQueries:
             service.status_reason = None
             session.add(du.event(context, 'service_instance', service.id,
                                  service.project_id,
-                                 'service_instance.create.end',
+                                 'service_instance.%s.end' % stage,
                                  operation_id=operation.id))
 
     @staticmethod

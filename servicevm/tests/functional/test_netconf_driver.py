@@ -234,6 +234,28 @@ class NetconfLifecycleTestCase(NetconfServerMixin,
                      'dmz-' + self.tag):
             self.assertIn(text, device['mgmt_config'])
 
+        # The device comes back re-initialised (its configuration gone,
+        # here removed behind servicevm's back); reconfigure puts the
+        # services' configuration back.
+        driver = netconf.NetconfMgmtDriver(CONF)
+        self.addCleanup(driver.close_all)
+        ctx = types.SimpleNamespace(operation_id='check', interrupt=None)
+        box = {'id': 'check-' + self.tag, 'kwargs': {},
+               'mgmt_address': self.server.address,
+               'template': {'attributes': {'mgmt_auth': self.auth()}}}
+        for name in ('svc', 'probe', 'dmz'):
+            driver.run_script(ctx, box, delete_rule(name + '-' + self.tag),
+                              {})
+        self.assertNotIn('svc-' + self.tag, driver.get_config(ctx, box))
+        response = self.post('%s/%s/action' % (op_base.D, device_id),
+                             {'action': 'reconfigure'}, status=202)
+        self.wait_rest(response.json['operation_id'], 'COMPLETED',
+                       timeout=60)
+        config = driver.get_config(ctx, box)
+        for text in ('svc-' + self.tag, 'probe-' + self.tag,
+                     'dmz-' + self.tag):
+            self.assertIn(text, config)
+
         response = self.delete('/v1/service_instances/' + service_id,
                                status=202)
         self.wait_rest(response.json['operation_id'], 'COMPLETED',
@@ -241,13 +263,6 @@ class NetconfLifecycleTestCase(NetconfServerMixin,
         self.wait_until(lambda: self.get(
             '%s/%s' % (op_base.D, device_id), status='*').status_int == 404,
             'the device the service owned to be deleted', timeout=60)
-        # What the server holds now, read with a driver of the test's.
-        driver = netconf.NetconfMgmtDriver(CONF)
-        self.addCleanup(driver.close_all)
-        ctx = types.SimpleNamespace(operation_id='check', interrupt=None)
-        box = {'id': 'check-' + self.tag, 'kwargs': {},
-               'mgmt_address': self.server.address,
-               'template': {'attributes': {'mgmt_auth': self.auth()}}}
         config = driver.get_config(ctx, box)
         self.assertNotIn('svc-' + self.tag, config)
         for name in ('probe', 'dmz'):

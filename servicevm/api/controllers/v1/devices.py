@@ -183,6 +183,8 @@ class DevicesController(utils.RestController):
         device = self.dbapi.device_get(ctx, device_id)
         policy.authorize(RULE + ':action', ctx,
                          {'project_id': device.project_id})
+        if body['action'] == 'reconfigure':
+            return self._reconfigure(ctx, device, body)
         # The device's template, even if shared by another project.
         template = self.dbapi.template_get(
             svm_context.get_admin_context(), device.template_id)
@@ -193,6 +195,28 @@ class DevicesController(utils.RestController):
         device, operation, _ = self.dbapi.device_start_operation(
             ctx, device_id, 'action',
             params={'action': body['action'], 'params': params},
+            on_failure=body.get('on_failure'))
+        self.rpcapi.run_operation(ctx, operation.id)
+        utils.accepted(operation.id)
+        return {'device': device.as_dict(), 'operation_id': operation.id}
+
+    def _reconfigure(self, ctx, device, body):
+        """Apply the configuration of every service instance bound to the
+        device again (a device that came back without it): a configure
+        operation, as when they were bound."""
+        if body.get('params'):
+            raise exceptions.InvalidParameter(
+                field='params.' + sorted(body['params'])[0],
+                reason='action reconfigure takes no parameters')
+        services = [b.service_instance_id for b in device.bindings]
+        if not services:
+            raise exceptions.Conflict(
+                reason='device %s hosts no service instance: there is no '
+                       'configuration to apply again.' % device.id,
+                field='action')
+        device, operation, _ = self.dbapi.device_start_operation(
+            ctx, device.id, 'configure',
+            params={'services': services, 'change': 'reapply'},
             on_failure=body.get('on_failure'))
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)

@@ -298,3 +298,54 @@ class TestCascade(ServiceTestCase):
         self.assertEqual('unbind', self.ran[-1][1]['SVM_SERVICE_CHANGE'])
         self.assertEqual([], json.loads(self.ran[-1][1]['SVM_SERVICES']))
         self.assertNoLeftovers(device_id)
+
+
+class TestReconfigure(ServiceTestCase):
+
+    def test_reinitialised_device_gets_its_services_back(self):
+        events = {'CONFIGURE': [script('rules', 'echo rules')]}
+        template_id = self.template(events)
+        device_id = self.active_device(template_id)
+        services = []
+        for name in ('a', 'b'):
+            response = self.create_service(
+                devices=[device_id], name=name,
+                kwargs={'config': {'rule': name}})
+            self.wait_rest(response.json['operation_id'], 'COMPLETED')
+            services.append(response.json['service_instance']['id'])
+        url = '%s/%s/action' % (D, device_id)
+        # The device came back without its configuration: apply it again.
+        self.ran[:], self.configs[:] = [], []
+        response = self.post(url, {'action': 'reconfigure'}, status=202)
+        operation = self.wait_rest(response.json['operation_id'],
+                                   'COMPLETED')
+        self.assertEqual('configure', operation['kind'])
+        self.assertEqual([('push', device_id, {'rule': 'a'}),
+                          ('push', device_id, {'rule': 'b'})], self.configs)
+        env = self.ran[-1][1]
+        self.assertEqual('reapply', env['SVM_SERVICE_CHANGE'])
+        self.assertEqual(sorted(services), sorted(json.loads(
+            env['SVM_SERVICES'])[i]['id'] for i in range(2)))
+        self.assertIn('device.service.reconfigure', self.events(device_id))
+
+        # It cannot: the services say why.
+        events['CONFIGURE'] = [script('rules', 'exit 4')]
+        self.patch('%s/%s' % (T, template_id), {'device_template': {
+            'lifecycle_events': events}}, status=200)
+        response = self.post(url, {'action': 'reconfigure'}, status=202)
+        self.wait_rest(response.json['operation_id'], 'FAILED_TEMP')
+        for service_id in services:
+            service = self.wait_service(service_id, 'ERROR')
+            self.assertIn('applying its configuration again on device %s '
+                          'failed' % device_id, service['status_reason'])
+
+    def test_nothing_to_reconfigure(self):
+        device_id = self.active_device(self.template())
+        url = '%s/%s/action' % (D, device_id)
+        with self.assertNoNewRows():
+            error = self.assertError(self.post(url, {
+                'action': 'reconfigure'}), 409)
+        self.assertIn('hosts no service instance', error['detail'])
+        self.assertError(self.post(url, {'action': 'reconfigure',
+                                         'params': {'x': 1}}), 400,
+                         field='params.x')
