@@ -414,8 +414,10 @@ class OperationRunner:
             {'status': states.ERROR,
              'status_reason': (message + advice)[:MAX_OUTPUT]},
             {'state': states.OP_FAILED_TEMP, 'error': message[:MAX_OUTPUT]},
+            # A delete that fails leaves a VM someone must look at.
             self._event(operation, '%s.%s.error' % (
-                operation.resource_type, operation.kind), 'error', message),
+                operation.resource_type, operation.kind),
+                'alarm' if operation.kind == 'delete' else 'error', message),
             release_device=False,
             # Not over a cancel or rollback the user asked for meanwhile.
             expected_states=(operation.state, states.OP_PAUSED),

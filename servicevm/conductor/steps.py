@@ -316,7 +316,7 @@ class RunScript(Step):
                                        self.event, self.script_name))
         script = self._script(work)
         code, out, err = work.mgmt().run_script(
-            ctx, device, script, script_env(work, self.event))
+            ctx, device, script, script_env(work, self.event, ctx))
         summary = 'exit %s; stdout: %s; stderr: %s' % (
             code, _tail(out), _tail(err))
         if code != 0:
@@ -364,11 +364,12 @@ def env_name(key):
     return '_' + name if not name or name[0].isdigit() else name
 
 
-def script_env(work, event):
+def script_env(work, event, ctx=None):
     """What a script gets: the device's facts, then the template's and
     the request's ``configurations`` as SVM_CONF_<NAME> (values that are
-    not strings as JSON). Values reach the script as its environment,
-    never on a command line."""
+    not strings as JSON), each network's addresses as SVM_NET_<NAME>_IP(S)
+    (with ``ctx``: one poll of the VIM per run). Values reach the script
+    as its environment, never on a command line."""
     device = work.device
     env = {'SVM_EVENT': event, 'SVM_DEVICE_ID': device['id'],
            'SVM_DEVICE_NAME': device.get('name') or '',
@@ -386,6 +387,14 @@ def script_env(work, event):
             configurations.update(values)
     for key, value in configurations.items():
         env['SVM_CONF_' + env_name(key)] = _env_value(value)
+    if ctx is not None:
+        # Each network's addresses: SVM_NET_<NAME>_IP (the first) and
+        # SVM_NET_<NAME>_IPS (all, space-separated).
+        for network, ips in sorted(work.addresses(ctx).items()):
+            ips = [str(ip) for ip in ips or () if ip]
+            if ips:
+                env['SVM_NET_%s_IP' % env_name(network)] = ips[0]
+                env['SVM_NET_%s_IPS' % env_name(network)] = ' '.join(ips)
     if event == 'CONFIGURE':
         env.update(services_env(work))
     return env

@@ -50,6 +50,15 @@ class Work:
         self.scripts_ran = set()
         self._mgmt = None
         self._services = None
+        self._addresses = None
+
+    def addresses(self, ctx):
+        """The VM's addresses by network, from one poll per run."""
+        if self._addresses is None:
+            self._addresses = {}
+            if self.device.get('instance_id'):
+                self._addresses = self.poll(ctx).addresses or {}
+        return self._addresses
 
     def service_change(self):
         """bind or unbind (a configure operation), else None."""

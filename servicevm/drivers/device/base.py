@@ -29,6 +29,8 @@ class PollResult:
     deleting: bool = False
     # Driver-specific facts (e.g. the VM ids of a scaled group).
     details: dict = dataclasses.field(default_factory=dict)
+    # The VM's IP addresses by network name ({name: [address, ...]}).
+    addresses: dict = dataclasses.field(default_factory=dict)
 
 
 # The optional actions a driver may support, and the state the device's

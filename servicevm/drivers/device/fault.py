@@ -21,7 +21,8 @@ limits the fault to the first N calls of that action for the device;
 VM stuck deleting: polls show it deleting). ``poll``
 faults apply while waiting for a device to become active or gone;
 ``{"poll": {"state": "error", "error": "..."}}`` reports the instance in
-error.
+error. A device's ``kwargs.addresses`` ({network: [address]}) are the
+addresses its polls report.
 """
 
 import contextlib
@@ -185,7 +186,9 @@ class FaultDeviceDriver(base.DeviceDriver):
                     state='stopped' if off else 'active',
                     power_state=(states.POWER_SHUTOFF if off
                                  else states.POWER_RUNNING),
-                    mgmt_address=address)
+                    mgmt_address=address,
+                    addresses=(device.get('kwargs') or {}).get(
+                        'addresses') or {})
         return result
 
     def action(self, context, device, action, params):

@@ -353,7 +353,11 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             deleting=(_task(server) == 'deleting' or
                       server.status in ('DELETED', 'SOFT_DELETED')),
             details={'server_id': server.id, 'status': server.status,
-                     'task_state': _task(server)})
+                     'task_state': _task(server)},
+            addresses={name: [e.get('addr') for e in entries
+                              if e.get('addr')]
+                       for name, entries in (getattr(
+                           server, 'addresses', None) or {}).items()})
 
     def _mgmt_address(self, key, device, server):
         addresses = getattr(server, 'addresses', None) or {}

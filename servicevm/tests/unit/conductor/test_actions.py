@@ -122,6 +122,21 @@ class TestStuckDelete(op_base.OperationTestCase):
         events = self.get('%s/%s/events' % (D, device_id),
                           base.ADMIN).json['events']
         alarms = [e for e in events if e['result'] == 'alarm']
-        self.assertEqual(['device.delete.stuck'],
+        # What the wait saw, then the failed delete itself.
+        self.assertEqual(['device.delete.stuck', 'device.delete.error'],
                          [e['event_type'] for e in alarms])
         self.assertIn('asked', alarms[0]['message'])
+        self.assertEqual('ERROR', self.device(device_id)['status'])
+
+    def test_failed_delete_is_an_alarm(self):
+        device_id = self.make_device({'delete': {'fail': 'disk busy'}})
+        response = self.delete('%s/%s' % (D, device_id), base.MEMBER,
+                               status=202)
+        self.wait_rest(response.json['operation_id'], 'FAILED_TEMP')
+        events = self.get('%s/%s/events' % (D, device_id),
+                          base.ADMIN).json['events']
+        alarms = [e for e in events if e['result'] == 'alarm']
+        self.assertEqual(['device.delete.error'],
+                         [e['event_type'] for e in alarms])
+        self.assertIn('disk busy', alarms[0]['message'])
+        self.assertEqual('ERROR', self.device(device_id)['status'])

@@ -61,7 +61,8 @@ class TestCreateAndDelete(ScriptTestCase):
              'TERMINATE': [script('bye', 'echo bye')]},
             configurations={'dns-server': '192.0.2.53', 'mtu': 1400})
         device_id, op_id = self.create(
-            template_id, configurations={'mtu': 9000, '1st': 'x'})
+            template_id, configurations={'mtu': 9000, '1st': 'x'},
+            addresses={'data-net': ['10.0.0.5', '10.0.0.6']})
         self.wait_rest(op_id, 'COMPLETED')
         self.assertEqual(
             ['create_vm', 'wait_active', 'script.INSTANTIATE.pkgs',
@@ -80,6 +81,10 @@ class TestCreateAndDelete(ScriptTestCase):
         self.assertEqual('192.0.2.53', env['SVM_CONF_DNS_SERVER'])
         self.assertEqual('9000', env['SVM_CONF_MTU'])
         self.assertEqual('x', env['SVM_CONF__1ST'])
+        # Each network's addresses, as the VIM reports them.
+        self.assertEqual(('10.0.0.5', '10.0.0.5 10.0.0.6'),
+                         (env['SVM_NET_DATA_NET_IP'],
+                          env['SVM_NET_DATA_NET_IPS']))
         steps = self.steps(op_id)
         self.assertEqual('exit 0; stdout: out of echo conf; stderr: ',
                          steps['script.INSTANTIATE.conf']['output'])
