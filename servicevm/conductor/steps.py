@@ -445,13 +445,15 @@ STEPS = {s.name: s for plan in PLANS.values() for s in plan
 def plan_for(operation, template=None):
     """The (name, depends_on, reversible) steps of ``operation``, in a
     chain: its kind's, with the template's lifecycle scripts where their
-    events fall. A create for a service instance (a device it owns)
-    configures that service at the end."""
+    events fall. A create for a service instance (a device it owns), or a
+    restart of a device with services, configures them at the end."""
     params = operation.params or {}
     sequence = PLANS[(operation.resource_type, operation.kind)]
     if operation.kind == 'action':
         sequence = ACTION_PLANS.get(params.get('action'), sequence)
-    if operation.kind == 'create' and params.get('services'):
+    if operation.kind in ('create', 'action') and params.get('services'):
+        # A device made for a service, or restarted with services bound:
+        # their configuration, at the end.
         sequence += PLANS[('device', 'configure')]
     events = (template or {}).get('lifecycle_events') or {}
     plan, last = [], None

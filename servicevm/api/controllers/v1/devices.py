@@ -17,6 +17,9 @@ from servicevm.drivers import loader
 
 CONF = cfg.CONF
 RULE = 'servicevm:device'
+# Driver actions after which the bound services' configuration is
+# applied again.
+REBOOTS = ('reboot', 'reset', 'start')
 
 
 class DeviceEventsController(utils.RestController):
@@ -192,9 +195,14 @@ class DevicesController(utils.RestController):
         params = body.get('params') or {}
         driver.check_action(body['action'], params,
                             template=template.as_dict())
+        values = {'action': body['action'], 'params': params}
+        services = [b.service_instance_id for b in device.bindings]
+        if services and body['action'] in REBOOTS:
+            # The VM restarts, and may come back without the services'
+            # configuration: it is applied again at the end.
+            values.update(services=services, change='reapply')
         device, operation, _ = self.dbapi.device_start_operation(
-            ctx, device_id, 'action',
-            params={'action': body['action'], 'params': params},
+            ctx, device_id, 'action', params=values,
             on_failure=body.get('on_failure'))
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id)

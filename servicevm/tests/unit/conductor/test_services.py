@@ -339,6 +339,26 @@ class TestReconfigure(ServiceTestCase):
             self.assertIn('applying its configuration again on device %s '
                           'failed' % device_id, service['status_reason'])
 
+    def test_restart_applies_the_services_again(self):
+        template_id = self.template(
+            {'CONFIGURE': [script('rules', 'echo rules')]})
+        device_id = self.active_device(template_id)
+        response = self.create_service(devices=[device_id],
+                                       kwargs={'config': {'rule': 'a'}})
+        self.wait_rest(response.json['operation_id'], 'COMPLETED')
+        self.configs[:] = []
+        response = self.post('%s/%s/action' % (D, device_id),
+                             {'action': 'reboot'}, status=202)
+        operation = self.wait_rest(response.json['operation_id'],
+                                   'COMPLETED')
+        self.assertEqual(['run_action', 'wait_action', 'configure_services',
+                          'script.CONFIGURE.rules'],
+                         [s['name'] for s in operation['steps']])
+        self.assertEqual([('push', device_id, {'rule': 'a'})], self.configs)
+        self.assertEqual('reapply', self.ran[-1][1]['SVM_SERVICE_CHANGE'])
+        self.assertEqual('ACTIVE', self.service(
+            response.json['device']['services'][0])['status'])
+
     def test_nothing_to_reconfigure(self):
         device_id = self.active_device(self.template())
         url = '%s/%s/action' % (D, device_id)
