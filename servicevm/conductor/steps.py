@@ -203,6 +203,15 @@ class RunAction(Step):
 
     def run(self, ctx, work):
         params = work.operation.params or {}
+        if params['action'] == 'scale' and 'members_before' not in params:
+            # Kept with the operation: its SCALE_OUT scripts (after the
+            # action, in this run or a later one) run only if it grew.
+            members = work.poll(ctx).details.get('instance_ids')
+            if members is not None:
+                params = dict(params, members_before=len(members))
+                work.runner.dbapi.operation_update(
+                    work.ctx, work.operation.id, {'params': params})
+                work.operation.params = params
         output = work.call('action', ctx, work.device, params['action'],
                            params.get('params') or {})
         work.action_started = True
@@ -305,6 +314,10 @@ class RunScript(Step):
 
     def run(self, ctx, work):
         device = work.device
+        skip = scale_skips(ctx, work, self.event)
+        if skip:
+            work.scripts_ran.add(self.name)
+            return 'skipped: ' + skip
         if not device.get('mgmt_address'):
             if self.event == 'TERMINATE':
                 # Nothing to reach (its create never got that far): the
@@ -336,6 +349,27 @@ class RunScript(Step):
 
 
 SCRIPT_OUTPUT = 1500
+
+
+def scale_skips(ctx, work, event):
+    """Why a SCALE_IN or SCALE_OUT script of a scale action does not
+    run (the group does not shrink, or did not grow), or None."""
+    if event not in ('SCALE_IN', 'SCALE_OUT'):
+        return None
+    params = work.operation.params or {}
+    target = (params.get('params') or {}).get('count')
+    if event == 'SCALE_IN':
+        # Before the action: the group as it is now.
+        members = work.poll(ctx).details.get('instance_ids')
+        if members is None or target is None or target >= len(members):
+            return 'the group does not shrink (%s -> %s members)' % (
+                'unknown' if members is None else len(members), target)
+        return None
+    before = params.get('members_before')
+    if before is None or target is None or target <= before:
+        return 'the group did not grow (%s -> %s members)' % (
+            'unknown' if before is None else before, target)
+    return None
 
 
 def sync_config(ctx, work):
@@ -397,6 +431,12 @@ def script_env(work, event, ctx=None):
                 env['SVM_NET_%s_IPS' % env_name(network)] = ' '.join(ips)
     if event == 'CONFIGURE':
         env.update(services_env(work))
+    if event in ('SCALE_IN', 'SCALE_OUT'):
+        params = work.operation.params or {}
+        env['SVM_SCALE_COUNT'] = str((params.get('params') or {}).get(
+            'count'))
+        if params.get('members_before') is not None:
+            env['SVM_SCALE_FROM'] = str(params['members_before'])
     return env
 
 
@@ -437,7 +477,9 @@ PLANS = {
     ('device', 'configure'): (ConfigureServices(), 'CONFIGURE'),
 }
 ACTION_PLANS = {'shutdown': ('STOP', RunAction(), WaitAction()),
-                'start': (RunAction(), WaitAction(), 'START')}
+                'start': (RunAction(), WaitAction(), 'START'),
+                'scale': ('SCALE_IN', RunAction(), WaitAction(),
+                          'SCALE_OUT')}
 STEPS = {s.name: s for plan in PLANS.values() for s in plan
          if isinstance(s, Step)}
 

@@ -22,7 +22,8 @@ VM stuck deleting: polls show it deleting). ``poll``
 faults apply while waiting for a device to become active or gone;
 ``{"poll": {"state": "error", "error": "..."}}`` reports the instance in
 error. A device's ``kwargs.addresses`` ({network: [address]}) are the
-addresses its polls report.
+addresses its polls report. ``scale`` ({"count": N}) makes the instance a
+group of N members (``instance_ids`` in the polls' details).
 """
 
 import contextlib
@@ -39,13 +40,14 @@ from servicevm.common import states
 from servicevm.drivers.device import base
 
 ACTIONS = ('create', 'delete', 'update', 'poll', 'reboot', 'shutdown',
-           'start')
+           'start', 'scale')
 
 
 class FaultDeviceDriver(base.DeviceDriver):
 
-    supported_actions = frozenset(['reboot', 'shutdown', 'start'])
-    action_params = {'reboot': ({}, {'hard': bool})}
+    supported_actions = frozenset(['reboot', 'shutdown', 'start', 'scale'])
+    action_params = {'reboot': ({}, {'hard': bool}),
+                     'scale': ({'count': int}, {})}
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -188,7 +190,10 @@ class FaultDeviceDriver(base.DeviceDriver):
                                  else states.POWER_RUNNING),
                     mgmt_address=address,
                     addresses=(device.get('kwargs') or {}).get(
-                        'addresses') or {})
+                        'addresses') or {},
+                    details={'instance_ids': [
+                        '%s-%d' % (instance['instance_id'], n)
+                        for n in range(instance.get('members', 1))]})
         return result
 
     def action(self, context, device, action, params):
@@ -199,7 +204,11 @@ class FaultDeviceDriver(base.DeviceDriver):
                 raise exceptions.DriverError(
                     driver='fault', action=action,
                     reason='no instance for device %s' % device['id'])
-            instance['power'] = 'off' if action == 'shutdown' else 'on'
+            if action == 'scale':
+                # A group of members, as a Heat scaling group has.
+                instance['members'] = int(params['count'])
+            else:
+                instance['power'] = 'off' if action == 'shutdown' else 'on'
             self._write(device['id'], instance)
             self._journal(dict(instance, event=action))
         return '%s of %s done' % (action, instance['instance_id'])

@@ -44,7 +44,7 @@ class TestDeviceActions(op_base.OperationTestCase):
         device_id = self.make_device()
         error = self.act(device_id, {'action': 'resize'}, 400)
         self.assertEqual('action', error['field'])
-        self.assertIn('reboot, shutdown, start', error['detail'])
+        self.assertIn('reboot, scale, shutdown, start', error['detail'])
         # Nothing was started.
         self.assertEqual('ACTIVE', self.device(device_id)['status'])
 

@@ -198,3 +198,30 @@ class TestActions(ScriptTestCase):
         self.assertEqual(['script.STOP.drain', 'run_action', 'wait_action'],
                          self.step_names(action_op))
         self.assertEqual(['echo drain'], [text for text, _ in self.ran])
+
+
+class TestScaleScripts(ScriptTestCase):
+
+    def test_scale_out_and_in_run_their_scripts(self):
+        template_id = self.scripted_template(
+            {'SCALE_OUT': [script('join', 'echo join')],
+             'SCALE_IN': [script('drain', 'echo drain')]})
+        device_id, op_id = self.create(template_id)
+        self.wait_rest(op_id, 'COMPLETED')
+        url = '%s/%s/action' % (D, device_id)
+        for count, ran, skipped in ((3, 'echo join', 'script.SCALE_IN.drain'),
+                                    (2, 'echo drain',
+                                     'script.SCALE_OUT.join')):
+            self.ran[:] = []
+            response = self.post(url, {'action': 'scale',
+                                       'params': {'count': count}},
+                                 status=202)
+            op_id = response.json['operation_id']
+            operation = self.wait_rest(op_id, 'COMPLETED')
+            self.assertEqual(['script.SCALE_IN.drain', 'run_action',
+                              'wait_action', 'script.SCALE_OUT.join'],
+                             self.step_names(op_id))
+            self.assertEqual([ran], [text for text, _ in self.ran])
+            self.assertEqual(str(count), self.ran[0][1]['SVM_SCALE_COUNT'])
+            self.assertIn('skipped', self.steps(op_id)[skipped]['output'])
+            self.assertIn('members now', operation['steps'][2]['output'])
