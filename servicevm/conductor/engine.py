@@ -27,6 +27,7 @@ from sqlalchemy import exc as sa_exc
 from servicevm.common import context as svm_context
 from servicevm.common import exceptions
 from servicevm.common import keystone
+from servicevm.common import notify
 from servicevm.common import states
 from servicevm.conductor import rpcapi
 from servicevm.conductor import steps as plan_steps
@@ -62,6 +63,20 @@ class OperationRunner:
         self._templates = {}
         self.stopping = False
         self._rpcapi = None
+
+    @property
+    def publisher(self):
+        return 'servicevm-conductor:%s' % self.host
+
+    def _announce(self, ctx, operation, device_values, state, outcome,
+                  notices):
+        """Notifications of an operation that came to rest."""
+        device = None
+        if operation.resource_type == 'device':
+            device = dict(device_values or {}, id=operation.resource_id,
+                          project_id=operation.project_id)
+        notify.operation_ended(self.conf, ctx, self.publisher, operation,
+                               device, state, outcome, notices)
 
     @property
     def rpcapi(self):
@@ -400,6 +415,9 @@ class OperationRunner:
                 self.dbapi.event_create(ctx, **self._event(
                     operation, 'operation.rollback', 'error',
                     'rolling back: ' + message))
+                notify.operation_state(self.conf, ctx, self.publisher,
+                                       operation, states.OP_ROLLING_BACK,
+                                       error=message)
             return False
         return self._suspend(ctx, operation, row, error)
 
@@ -409,7 +427,8 @@ class OperationRunner:
         where = ' at step %s' % row.name if row is not None else ''
         message = '%s failed%s: %s' % (operation.kind, where, error)
         advice = ('; retry, roll back or fail operation %s' % operation.id)
-        return self.dbapi.operation_finish(
+        notices = []
+        ended = self.dbapi.operation_finish(
             ctx, operation, self.host,
             {'status': states.ERROR,
              'status_reason': (message + advice)[:MAX_OUTPUT]},
@@ -421,12 +440,17 @@ class OperationRunner:
             release_device=False,
             # Not over a cancel or rollback the user asked for meanwhile.
             expected_states=(operation.state, states.OP_PAUSED),
-            outcome='failed_temp')
+            outcome='failed_temp', notices=notices)
+        if ended:
+            self._announce(ctx, operation, {
+                'status': states.ERROR, 'status_reason': message},
+                states.OP_FAILED_TEMP, 'error', notices)
+        return ended
 
     def _complete(self, ctx, operation, work, ends):
         success, _ = states.DEVICE_RESOLUTION[
             states.KIND_PENDING[operation.kind]]
-        follow_ups = []
+        follow_ups, notices = [], []
         device_values = (None if success is None else
                          dict(work.take_notes(), **(work.final_values or {}),
                               status=success, status_reason=None))
@@ -439,13 +463,16 @@ class OperationRunner:
             # Paused, cancelled or rolled back while the last step ran:
             # the user's action wins.
             expected_states=(states.OP_PROCESSING,), ends=ends,
-            outcome='completed', follow_ups=follow_ups)
+            outcome='completed', follow_ups=follow_ups, notices=notices)
         if ended and device_values is None:
             keystone.delete_trust(self.conf, work.device.get('trust_id'))
         if ended:
             LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                      operation.kind, operation.resource_type,
                      operation.resource_id)
+            self._announce(ctx, operation, dict(
+                work.device, **(device_values or {'status': 'DELETED'})),
+                states.OP_COMPLETED, 'end', notices)
         for operation_id in follow_ups:
             # (Deleting a device its service owned.) Lost, the recovery
             # scan finds it.
@@ -507,6 +534,7 @@ class OperationRunner:
     def _rolled_back(self, ctx, operation):
         final = (states.OP_CANCELLED if operation.cancelled
                  else states.OP_ROLLED_BACK)
+        notices = []
         if operation.kind == 'create':
             device_values = {
                 'status': states.ERROR, 'instance_id': None,
@@ -522,8 +550,10 @@ class OperationRunner:
             {'state': final, 'finished_at': timeutils.utcnow()},
             self._event(operation, '%s.%s.%s' % (
                 operation.resource_type, operation.kind, final.lower())),
-            outcome='rolled_back')
+            outcome='rolled_back', notices=notices)
         if ended:
+            self._announce(ctx, operation, device_values, final, 'error',
+                           notices)
             LOG.info('Operation %s (%s of %s %s) %s', operation.id,
                      operation.kind, operation.resource_type,
                      operation.resource_id, final)

@@ -264,7 +264,7 @@ class OperationQueries:
     def operation_finish(self, context, operation, host, device_values,
                          operation_values, event, release_device=True,
                          expected_states=None, ends=(), outcome=None,
-                         follow_ups=None):
+                         follow_ups=None, notices=None):
         """Move an operation to a resting state in one transaction: the
         steps that just ended are recorded (``ends``, as for
         operation_transition), the device it holds takes
@@ -277,7 +277,8 @@ class OperationQueries:
         returns whether it did. ``outcome`` (completed, failed_temp,
         rolled_back) settles the service bindings the operation
         configured; ``follow_ups`` gets the ids of the operations that
-        starts, to run once this is committed."""
+        starts, to run once this is committed, and ``notices`` what
+        became of those services (for notifications)."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
             query = session.query(Op).filter(Op.id == operation.id)
@@ -303,7 +304,8 @@ class OperationQueries:
                 started = self._settle_services(
                     context, session, operation, outcome,
                     operation_values.get('error', operation.error) or (
-                        'cancelled' if operation.cancelled else None))
+                        'cancelled' if operation.cancelled else None),
+                    notices)
                 if follow_ups is not None:
                     follow_ups.extend(started)
         return True

@@ -363,7 +363,7 @@ class ServiceInstanceQueries:
     # ---- how configure operations end ------------------------------------
 
     def _settle_services(self, context, session, operation, outcome,
-                         error=None):
+                         error=None, notices=None):
         """An operation of a device ends (``outcome``: completed,
         failed_temp, failed, rolled_back; ``error``: why): the bindings it
         configured and their service instances follow. Returns the ids of
@@ -378,6 +378,7 @@ class ServiceInstanceQueries:
                                   (service_id, operation.resource_id))
             if service is None or binding is None:
                 continue
+            before = service.status
             if params.get('change') == 'unbind':
                 started.extend(self._settle_unbind(
                     context, session, operation, outcome, error, service,
@@ -386,7 +387,32 @@ class ServiceInstanceQueries:
                 self._settle_bind(context, session, operation, outcome,
                                   error, service, binding,
                                   params.get('change') == 'reapply')
+            if notices is not None:
+                self._notice(session, notices, service, before,
+                             params.get('change'))
         return started
+
+    @staticmethod
+    def _notice(session, notices, service, before, change):
+        """(event type, payload values, error) of what became of a
+        service, for the notification sent once this is committed."""
+        stage = {'unbind': 'delete', 'reapply': 'reconfigure'}.get(
+            change, 'create')
+        session.flush()
+        values = {'id': service.id, 'project_id': service.project_id,
+                  'user_id': service.user_id, 'name': service.name,
+                  'service_type': service.service_type,
+                  'status': service.status,
+                  'status_reason': service.status_reason}
+        if not sa.inspect(service).persistent:
+            notices.append(('service_instance.delete.end',
+                            dict(values, status='DELETED'), False))
+        elif service.status == states.ERROR:
+            notices.append(('service_instance.%s.error' % stage, values,
+                            True))
+        elif service.status == states.ACTIVE and before != states.ACTIVE:
+            notices.append(('service_instance.%s.end' % stage, values,
+                            False))
 
     def _settle_unbind(self, context, session, operation, outcome, error,
                        service, binding):

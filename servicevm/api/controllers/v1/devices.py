@@ -110,7 +110,7 @@ class DevicesController(utils.RestController):
             raise
         # Cast only once the device and its operation are committed.
         self.rpcapi.run_operation(ctx, operation.id)
-        utils.accepted(operation.id)
+        utils.accepted(operation.id, 'device', device.as_dict(), 'create')
         return {'device': device.as_dict(), 'operation_id': operation.id}
 
     def _update(self, device_id):
@@ -132,7 +132,7 @@ class DevicesController(utils.RestController):
         if operation is None:
             return {'device': device.as_dict()}
         self.rpcapi.run_operation(ctx, operation.id)
-        utils.accepted(operation.id)
+        utils.accepted(operation.id, 'device', device.as_dict(), 'update')
         return {'device': device.as_dict(), 'operation_id': operation.id}
 
     @pecan.expose('json')
@@ -162,7 +162,8 @@ class DevicesController(utils.RestController):
             for operation_id in started:
                 self.rpcapi.run_operation(ctx, operation_id)
             if started:
-                utils.accepted(started[0])
+                utils.accepted(started[0], 'device', device.as_dict(),
+                               'delete', others=started[1:])
                 return {'device': device.as_dict(),
                         'operation_id': started[0],
                         'operation_ids': started}
@@ -172,7 +173,7 @@ class DevicesController(utils.RestController):
         if cancelled:
             self.rpcapi.run_operation(ctx, cancelled)
         self.rpcapi.run_operation(ctx, operation.id)
-        utils.accepted(operation.id)
+        utils.accepted(operation.id, 'device', device.as_dict(), 'delete')
         return {'device': device.as_dict(), 'operation_id': operation.id}
 
     @pecan.expose('json')
@@ -205,7 +206,7 @@ class DevicesController(utils.RestController):
             ctx, device_id, 'action', params=values,
             on_failure=body.get('on_failure'))
         self.rpcapi.run_operation(ctx, operation.id)
-        utils.accepted(operation.id)
+        utils.accepted(operation.id, 'device', device.as_dict(), 'action')
         return {'device': device.as_dict(), 'operation_id': operation.id}
 
     def _reconfigure(self, ctx, device, body):
@@ -227,5 +228,6 @@ class DevicesController(utils.RestController):
             params={'services': services, 'change': 'reapply'},
             on_failure=body.get('on_failure'))
         self.rpcapi.run_operation(ctx, operation.id)
-        utils.accepted(operation.id)
+        utils.accepted(operation.id, 'device', device.as_dict(),
+                       'configure')
         return {'device': device.as_dict(), 'operation_id': operation.id}

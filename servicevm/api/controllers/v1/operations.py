@@ -6,6 +6,7 @@ import pecan
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
+from servicevm.common import notify
 from servicevm.common import policy
 from servicevm.conductor import rpcapi
 from servicevm.db import api as db_api
@@ -81,4 +82,6 @@ class OperationsController(utils.RestController):
         if name in _WAKING_ACTIONS:
             self.rpcapi.run_operation(ctx, operation.id)
             utils.accepted(operation.id)
+        notify.operation_state(CONF, ctx, 'servicevm-api:%s' % CONF.host,
+                               operation, operation.state)
         return {'operation': operation.as_dict()}

@@ -55,12 +55,13 @@ class ServiceInstancesController(utils.RestController):
             self._rpcapi = rpcapi.ConductorAPI(CONF)
         return self._rpcapi
 
-    def _started(self, ctx, operation_ids):
+    def _started(self, ctx, operation_ids, service, kind):
         """Cast the operations started (once committed); 202 with a
         Location of the first."""
         for operation_id in operation_ids:
             self.rpcapi.run_operation(ctx, operation_id)
-        utils.accepted(operation_ids[0])
+        utils.accepted(operation_ids[0], 'service_instance', service, kind,
+                       others=operation_ids[1:])
 
     @pecan.expose('json')
     def post(self):
@@ -112,7 +113,7 @@ class ServiceInstancesController(utils.RestController):
             pecan.response.headers['Location'] = utils.href(
                 'service_instances', service.id)
             return body
-        self._started(ctx, started)
+        self._started(ctx, started, body['service_instance'], 'create')
         return dict(body, operation_id=started[0], operation_ids=started)
 
     @staticmethod
@@ -152,11 +153,14 @@ class ServiceInstancesController(utils.RestController):
         policy.authorize(RULE + ':delete', ctx,
                          {'project_id': service.project_id})
         self._check_managed(ctx, service, 'delete')
+        project_id = service.project_id
         service, started = self.dbapi.service_instance_delete(ctx,
                                                               service_id)
         if not started:
             pecan.response.status = 204
             return pecan.response  # no body (json would render null)
-        self._started(ctx, started)
+        self._started(ctx, started, service.as_dict() if service else {
+            'id': service_id, 'project_id': project_id,
+            'status': 'DELETED'}, 'delete')
         return {'service_instance': service and service.as_dict(),
                 'operation_id': started[0], 'operation_ids': started}

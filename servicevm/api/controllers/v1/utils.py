@@ -12,6 +12,7 @@ import webob.exc
 
 from servicevm.api import validation
 from servicevm.common import exceptions
+from servicevm.common import notify
 from servicevm.common import policy
 
 CONF = cfg.CONF
@@ -159,7 +160,21 @@ def collection(name, items, limit, wanted=None, marker_key='id'):
     return result
 
 
-def accepted(operation_id):
-    """Answer 202 with a Location of the operation started."""
+def accepted(operation_id, resource=None, values=None, kind=None,
+             others=()):
+    """Answer 202 with a Location of the operation started; with
+    ``resource`` (its ``values``, the operation's ``kind``), notify
+    ``<resource>.<kind>.start`` and the operations' PROCESSING
+    (``operation_id`` and ``others``)."""
     pecan.response.status = 202
     pecan.response.headers['Location'] = href('operations', operation_id)
+    if resource is None:
+        return
+    ctx = context()
+    publisher = 'servicevm-api:%s' % CONF.host
+    notify.notify(CONF, ctx, publisher, '%s.%s.start' % (resource, kind),
+                  resource, values, operation_id=operation_id)
+    for op_id in (operation_id,) + tuple(others):
+        notify.notify(CONF, ctx, publisher, 'operation.processing',
+                      'operation', {'id': op_id, 'state': 'PROCESSING',
+                                    'project_id': values.get('project_id')})
