@@ -7,6 +7,7 @@ from servicevm.api.controllers.v1 import devices
 from servicevm.api.controllers.v1 import operations
 from servicevm.api.controllers.v1 import service_instances
 from servicevm.api.controllers.v1 import utils
+from servicevm.api import openapi
 from servicevm.api import versions
 
 RESOURCES = ('device_templates', 'devices', 'service_instances',
@@ -47,6 +48,13 @@ class V1Controller:
                                       'href': utils.href(name)}]}
             for name in RESOURCES]
         return {'version': version}
+
+    @pecan.expose('json', route='openapi.json')
+    def openapi_document(self):
+        """GET /v1/openapi.json: the OpenAPI document of this API."""
+        _only_get()
+        return openapi.document(server_url=utils.href('').rsplit(
+            '/v1', 1)[0] or '/')
 
 
 class RootController:
