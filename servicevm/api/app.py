@@ -5,6 +5,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_middleware import request_id
 import pecan
+from webob import multidict as webob_multidict
 
 from servicevm.api import hooks
 from servicevm.api import middleware
@@ -55,6 +56,13 @@ class Request(pecan.Request):
             return super().json
         except (RecursionError, UnicodeDecodeError) as e:
             raise ValueError('The JSON body cannot be parsed: %s' % e)
+
+    @property
+    def POST(self):
+        """Never a form: the API reads JSON bodies only (utils.body
+        answers 415 to anything else), and webob fails on a malformed
+        multipart body (a 500) when pecan looks for form arguments."""
+        return webob_multidict.NoVars('The API takes JSON bodies only')
 
 
 def setup_app(conf=None):
