@@ -76,6 +76,8 @@ done
 
 log "fuzzing ${URL} (phases ${PHASES}, max examples ${MAX_EXAMPLES}, seed ${SEED})"
 rc=0
+# (From the work dir: schemathesis keeps a cache where it runs.)
+cd "${WORK}"
 "${FUZZ_VENV}/bin/st" run "${URL}/v1/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases "${PHASES}" --max-examples "${MAX_EXAMPLES}" --seed "${SEED}" \
