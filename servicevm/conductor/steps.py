@@ -253,7 +253,18 @@ class WaitAction(Step):
         return work.final_values is not None
 
 
-class ConfigureServices(Step):
+class RanThisRun(Step):
+    """A step whose effect cannot be seen from here: done when this run
+    did it (a resumed one runs again, so it must be harmless to repeat)."""
+
+    def done(self, work):
+        work.scripts_ran.add(self.name)
+
+    def check(self, ctx, work):
+        return self.name in work.scripts_ran
+
+
+class ConfigureServices(RanThisRun):
     """Bind service instances to the device, take them off it, or apply
     theirs again (``params``: ``services``, ``change`` bind, unbind or
     reapply): the device's
@@ -277,12 +288,8 @@ class ConfigureServices(Step):
         # bind and reapply apply the configuration; unbind removes it.
         output = self._apply(ctx, work, work.service_change() != 'unbind')
         sync_config(ctx, work)
-        work.scripts_ran.add(self.name)
+        self.done(work)
         return output
-
-    def check(self, ctx, work):
-        # Done when this run did it (applying again is harmless).
-        return self.name in work.scripts_ran
 
     def rollback(self, ctx, work):
         # Undo: remove what a bind applied, put back what an unbind took
@@ -293,7 +300,7 @@ class ConfigureServices(Step):
         return self._apply(ctx, work, change == 'unbind')
 
 
-class RunScript(Step):
+class RunScript(RanThisRun):
     """One lifecycle script of the device's template, run on the device
     by the template's management driver; named ``script.<EVENT>.<name>``.
     The script is read from the template when the step runs, so a retry
@@ -316,13 +323,13 @@ class RunScript(Step):
         device = work.device
         skip = scale_skips(ctx, work, self.event)
         if skip:
-            work.scripts_ran.add(self.name)
+            self.done(work)
             return 'skipped: ' + skip
         if not device.get('mgmt_address'):
             if self.event == 'TERMINATE':
                 # Nothing to reach (its create never got that far): the
                 # delete goes on.
-                work.scripts_ran.add(self.name)
+                self.done(work)
                 return 'skipped: the device has no management address'
             raise StepError(reason='the device has no management address '
                                    'to run its %s script %r on' % (
@@ -336,13 +343,8 @@ class RunScript(Step):
             raise StepError(reason='%s script %r failed: %s' % (
                 self.event, self.script_name, summary))
         sync_config(ctx, work)
-        work.scripts_ran.add(self.name)
+        self.done(work)
         return summary
-
-    def check(self, ctx, work):
-        # What a script did cannot be seen from here: done when this run
-        # ran it (a resumed script runs again; scripts are idempotent).
-        return self.name in work.scripts_ran
 
     def rollback(self, ctx, work):
         return 'nothing to undo (a script is not reverted)'

@@ -25,7 +25,6 @@ the driver reads the running configuration back (``get-config``), which
 the conductor keeps on the device record (``mgmt_config``).
 """
 
-import contextlib
 import re
 import string
 import time
@@ -84,6 +83,7 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
     """Configures devices over NETCONF (entry point ``netconf``)."""
 
     default_port = 830
+    driver_name = DRIVER
 
     # ---- the contract ----
 
@@ -92,9 +92,9 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
         if not device.get('mgmt_address'):
             return False
         try:
-            with self._netconf(context, device, 'check that device %s is '
-                               'ready' % device.get('id'), retries=0):
-                return True
+            return self._netconf(context, device, 'check that device %s is '
+                                 'ready' % device.get('id'),
+                                 lambda manager: True, retries=0)
         except exceptions.DriverTransientError as e:
             LOG.debug('netconf: device %s is not ready: %s',
                       device.get('id'), e)
@@ -120,8 +120,8 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
     def get_config(self, context, device):
         """The device's running configuration (XML text), bounded."""
         action = 'read the configuration of device %s' % device.get('id')
-        with self._netconf(context, device, action) as m:
-            reply = self._rpc(action, m.get_config, source='running')
+        reply = self._netconf(context, device, action, lambda m: self._rpc(
+            action, m.get_config, source='running'))
         return reply.data_xml[:MAX_CONFIG]
 
     def _config(self, context, device, config, name):
@@ -140,7 +140,7 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
     # ---- one change ----
 
     def _edit(self, context, device, config, action):
-        with self._netconf(context, device, action) as m:
+        def change(m):
             capabilities = set(m.server_capabilities)
             candidate = CANDIDATE in capabilities
             target = 'candidate' if candidate else 'running'
@@ -149,7 +149,7 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
                 try:
                     self._rpc(action, m.edit_config, target=target,
                               config=config)
-                    how = self._commit(action, m, capabilities) \
+                    return self._commit(action, m, capabilities) \
                         if candidate else 'edit-config to running'
                 except _Refused:
                     if candidate:
@@ -157,6 +157,7 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
                     raise
             finally:
                 self._quietly(m.unlock, target=target)
+        how = self._netconf(context, device, action, change)
         return '%s on device %s' % (how, device.get('id'))
 
     def _lock_target(self, context, action, m, target):
@@ -206,39 +207,22 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
 
     # ---- sessions on the ssh driver's connections ----
 
-    @contextlib.contextmanager
-    def _netconf(self, context, device, action, retries=None):
-        """A NETCONF manager on the kept connection for ``device`` in the
-        operation of ``context`` (opened with the subsystem on first
-        use)."""
+    def _netconf(self, context, device, action, work, retries=None):
+        """``work(manager)`` with a NETCONF manager on the connection kept
+        for ``device`` in the operation of ``context`` (the subsystem
+        opened on first use)."""
         auth = self._auth(device, action)
         target = self._target(device, auth, action)
-        for attempt in (1, 2):
-            entry, reused = self._acquire(context, device, auth, target,
-                                          action, retries)
-            broken = False
-            try:
-                with self._session(context):
-                    if getattr(entry, 'netconf', None) is None:
-                        entry.netconf = self._open_netconf(entry.client,
-                                                           action, target)
-                    elif not entry.netconf.connected:
-                        raise ssh._StaleConnection('the NETCONF session '
-                                                   'ended')
-                    yield entry.netconf
-                return
-            except ssh._StaleConnection as e:
-                broken = True
-                if not reused or attempt == 2:
-                    raise exceptions.DriverTransientError(
-                        driver=DRIVER, action=action,
-                        reason='the NETCONF session to %s broke: %s' % (
-                            self._where(target), e)) from None
-            except exceptions.DriverTransientError:
-                broken = True
-                raise
-            finally:
-                self._release(entry, broken)
+
+        def on(entry):
+            if getattr(entry, 'netconf', None) is None:
+                entry.netconf = self._open_netconf(entry.client, action,
+                                                   target)
+            elif not entry.netconf.connected:
+                raise ssh._StaleConnection('the NETCONF session ended')
+            return work(entry.netconf)
+        return self._on_connection(context, device, auth, target, action,
+                                   retries, on)
 
     def _open_netconf(self, client, action, target):
         timeout = self.options.ssh_connect_timeout

@@ -81,6 +81,7 @@ class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
     sleep = staticmethod(device_base.DeviceDriver.sleep)
     #: The port when neither mgmt_address nor mgmt_auth.port has one.
     default_port = DEFAULT_PORT
+    driver_name = DRIVER
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -192,34 +193,14 @@ class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
         auth = self._auth(device, action)
         target = self._target(device, auth, action)
         started = time.monotonic()
-        for attempt in (1, 2):
-            entry, reused = self._acquire(context, device, auth, target,
-                                          action, retries)
-            broken = False
-            try:
-                with self._session(context):
-                    result = self._exec(context, device, entry.client,
-                                        payload, action, target)
-                LOG.debug('ssh: %s: exit %s in %.2fs (%s@%s, %d bytes in)',
-                          action, result[0], time.monotonic() - started,
-                          auth['username'], self._where(target),
-                          len(payload))
-                return result
-            except _StaleConnection as e:
-                broken = True
-                if not reused or attempt == 2:
-                    raise exceptions.DriverTransientError(
-                        driver=DRIVER, action=action,
-                        reason='the ssh connection to %s broke: %s' % (
-                            self._where(target), e)) from None
-                LOG.info('ssh: the kept connection to device %s (%s) is '
-                         'gone (%s); connecting again', device.get('id'),
-                         self._where(target), e)
-            except exceptions.DriverTransientError:
-                broken = True
-                raise
-            finally:
-                self._release(entry, broken)
+        result = self._on_connection(
+            context, device, auth, target, action, retries,
+            lambda entry: self._exec(context, device, entry.client, payload,
+                                     action, target))
+        LOG.debug('ssh: %s: exit %s in %.2fs (%s@%s, %d bytes in)',
+                  action, result[0], time.monotonic() - started,
+                  auth['username'], self._where(target), len(payload))
+        return result
 
     def _exec(self, context, device, client, payload, action, target):
         """One session: send ``payload`` to /bin/sh -s, collect output."""

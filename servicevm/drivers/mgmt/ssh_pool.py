@@ -7,6 +7,7 @@ import time
 from oslo_log import log as logging
 
 from servicevm.common import exceptions
+from servicevm.drivers.mgmt.ssh_util import _StaleConnection
 from servicevm.drivers.mgmt.ssh_util import MAX_CHANNELS_PER_CONNECTION
 
 
@@ -110,6 +111,36 @@ class ConnectionPool:
             entry.ready.set()
         self._start_reaper()
         return entry, False
+
+    def _on_connection(self, context, device, auth, target, action,
+                       retries, work):
+        """``work(entry)`` on the connection kept for ``device`` in the
+        operation of ``context``, within a session slot; when a kept
+        connection turns out broken (_StaleConnection), once more on a
+        new one."""
+        for attempt in (1, 2):
+            entry, reused = self._acquire(context, device, auth, target,
+                                          action, retries)
+            broken = False
+            try:
+                with self._session(context):
+                    return work(entry)
+            except _StaleConnection as e:
+                broken = True
+                if not reused or attempt == 2:
+                    raise exceptions.DriverTransientError(
+                        driver=self.driver_name, action=action,
+                        reason='the %s connection to %s broke: %s' % (
+                            self.driver_name, self._where(target), e)
+                    ) from None
+                LOG.info('%s: the kept connection to device %s (%s) is '
+                         'gone (%s); connecting again', self.driver_name,
+                         device.get('id'), self._where(target), e)
+            except exceptions.DriverTransientError:
+                broken = True
+                raise
+            finally:
+                self._release(entry, broken)
 
     def _release(self, entry, broken=False):
         with self._lock:

@@ -16,6 +16,7 @@ from servicevm.common import notify
 from servicevm.common import policy
 
 CONF = cfg.CONF
+FORM_TYPES = ('application/x-www-form-urlencoded', 'multipart/form-data')
 
 
 def context():
@@ -30,7 +31,11 @@ class RestController(rest.RestController):
     @pecan.expose()
     def _route(self, args, request=None):
         request = request or pecan.request
-        if '_method' in request.params:
+        if request.content_type in FORM_TYPES:
+            # JSON only: a form is never parsed (so no _method in one).
+            raise exceptions.UnsupportedMediaType(
+                content_type=request.content_type)
+        if '_method' in request.GET:
             raise exceptions.InvalidParameter(
                 reason='Query parameter _method is not supported; use the '
                        'HTTP method itself.', field='_method')

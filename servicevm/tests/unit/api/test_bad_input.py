@@ -678,11 +678,15 @@ class TestQueries(BadInputTestCase):
                 response = self.request(method, url + query, '{}'
                                         if method == 'POST' else None)
                 self.check(response, 400, field='_method', case=query)
-            # Nor in a form body.
+            # Nor in a form body: forms are refused as they are.
             response = self.request('POST', url, '_method=delete',
                                     content_type='application/x-www-form-'
                                                  'urlencoded')
-            self.check(response, 400, field='_method')
+            self.check(response, 415)
+            # Even a malformed one (never parsed).
+            response = self.request('DELETE', url, extra_headers={
+                'Content-Type': 'multipart/form-data'})
+            self.check(response, 415)
         self.assertEqual(self.device, self.get(url).json['device'])
 
 

@@ -13,36 +13,30 @@ import fixtures
 from servicevm.drivers.mgmt import noop
 from servicevm.tests import base
 from servicevm.tests.unit.conductor import base as op_base
+from servicevm.tests.unit.conductor import test_scripts
 
 D = op_base.D
 S = '/v1/service_instances'
 T = '/v1/device_templates'
 
 
-def script(name, text):
-    return {'name': name, 'script': text}
+script = test_scripts.script
 
 
-class ServiceTestCase(op_base.OperationTestCase):
+class ServiceTestCase(test_scripts.ScriptTestCase):
 
     def setUp(self):
         super().setUp()
-        # The noop management driver, recording what it is asked: a
-        # script "exit N" exits N.
-        self.ran, self.configs = [], []
-
-        def run_script(driver, context, device, text, env):
-            self.ran.append((text, env))
-            code = int(text.split()[1]) if text.startswith('exit ') else 0
-            return code, 'out of %s' % text, 'err %d' % code if code else ''
+        # The noop management driver records the configs it is asked to
+        # apply or remove too.
+        self.configs = []
 
         def push_config(driver, context, device, config):
             self.configs.append(('push', device['id'], config))
 
         def remove_config(driver, context, device, config):
             self.configs.append(('remove', device['id'], config))
-        for name, fake in (('run_script', run_script),
-                           ('push_config', push_config),
+        for name, fake in (('push_config', push_config),
                            ('remove_config', remove_config)):
             self.useFixture(fixtures.MockPatchObject(
                 noop.NoopMgmtDriver, name, fake))
