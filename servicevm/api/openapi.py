@@ -76,6 +76,14 @@ ROUTES = (
     ('/v1/operations/{id}/action', 'post', 'operationAction', None,
      S.operation_action, (200, 202), 'Pause, resume, cancel, retry, '
                                      'roll back or fail an operation.'),
+    ('/v1/alarms', 'get', 'listAlarms', S.alarm_list_query, None, (200,),
+     'Failures that need a person.'),
+    ('/v1/alarms/{id}', 'get', 'showAlarm', None, None, (200,),
+     'One alarm.'),
+    ('/v1/alarms/{id}/action', 'post', 'alarmAction', None,
+     S.alarm_action, (200,), 'Acknowledge an alarm.'),
+    ('/v1/devices/{id}/alarms', 'get', 'listDeviceAlarms',
+     S.alarm_list_query, None, (200,), 'The device\'s alarms.'),
 )
 
 ERROR = {

@@ -330,3 +330,24 @@ event_list_query = {
     },
     'additionalProperties': False,
 }
+
+_event_marker = {'type': 'string', 'pattern': '^[0-9]{1,18}$'}
+alarm_list_query = {
+    'type': 'object',
+    'properties': {
+        'limit': _limit, 'marker': _event_marker, 'sort_dir': _sort_dir,
+        'all_projects': _flag, 'project_id': project_id,
+        'resource_id': uuid, 'acknowledged': _flag,
+        'event_type': {'type': 'string', 'maxLength': 255},
+    },
+    'additionalProperties': False,
+}
+
+alarm_action = {
+    'type': 'object',
+    'properties': {
+        'action': {'type': 'string', 'enum': ['acknowledge']},
+    },
+    'required': ['action'],
+    'additionalProperties': False,
+}

@@ -82,6 +82,11 @@ class ServiceInstanceNotFound(NotFound):
     msg_fmt = 'Service instance %(id)s could not be found.'
 
 
+class AlarmNotFound(NotFound):
+    error_code = 'servicevm.alarm_not_found'
+    msg_fmt = 'Alarm %(id)s could not be found.'
+
+
 class OperationNotFound(NotFound):
     error_code = 'servicevm.operation_not_found'
     msg_fmt = 'Operation %(id)s could not be found.'

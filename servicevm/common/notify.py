@@ -11,7 +11,9 @@ service). Event types:
   or was rolled back);
 * ``servicevm.operation.<state>`` (``processing``, ``paused``,
   ``failed_temp``, ``rolling_back``, ``rolled_back``, ``failed``,
-  ``cancelled``, ``completed``): an operation's new state.
+  ``cancelled``, ``completed``): an operation's new state;
+* ``servicevm.alarm.raise`` (ERROR priority) and
+  ``servicevm.alarm.acknowledge``: a failure that needs a person.
 
 Each payload is versioned, in the shape of Nova's versioned
 notifications: ``{"servicevm_object.name": "DevicePayload",
@@ -41,10 +43,14 @@ FIELDS = {
     'OperationPayload': ('id', 'project_id', 'user_id', 'resource_type',
                          'resource_id', 'kind', 'state', 'error',
                          'operation_id'),
+    'AlarmPayload': ('id', 'project_id', 'resource_type', 'resource_id',
+                     'event_type', 'message', 'operation_id',
+                     'acknowledged', 'acknowledged_by'),
 }
 PAYLOADS = {'device': 'DevicePayload',
             'service_instance': 'ServiceInstancePayload',
-            'operation': 'OperationPayload'}
+            'operation': 'OperationPayload',
+            'alarm': 'AlarmPayload'}
 
 _lock = threading.Lock()
 _notifiers = {}

@@ -78,6 +78,16 @@ class OperationRunner:
         notify.operation_ended(self.conf, ctx, self.publisher, operation,
                                device, state, outcome, notices)
 
+    def raise_alarm(self, ctx, operation, event_type, message,
+                    record=True):
+        """An alarm: an event with result ``alarm`` (unless recorded
+        already) and its notification."""
+        event = self._event(operation, event_type, 'alarm', message)
+        if record:
+            self.dbapi.event_create(ctx, **event)
+        notify.notify(self.conf, ctx, self.publisher, 'alarm.raise',
+                      'alarm', event, error=True)
+
     @property
     def rpcapi(self):
         if self._rpcapi is None:
@@ -445,6 +455,10 @@ class OperationRunner:
             self._announce(ctx, operation, {
                 'status': states.ERROR, 'status_reason': message},
                 states.OP_FAILED_TEMP, 'error', notices)
+            if operation.kind == 'delete':
+                # (Its event, an alarm, is recorded with the failure.)
+                self.raise_alarm(ctx, operation, '%s.delete.error' % (
+                    operation.resource_type), message, record=False)
         return ended
 
     def _complete(self, ctx, operation, work, ends):

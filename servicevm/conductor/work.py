@@ -159,9 +159,8 @@ class Work:
 
     def alarm(self, event_type, message):
         """An event that needs a person (result ``alarm``)."""
-        self.runner.dbapi.event_create(self.ctx, **dict(
-            self.runner._event(self.operation, event_type, 'alarm',
-                               message)))
+        self.runner.raise_alarm(self.ctx, self.operation, event_type,
+                                message)
 
     def restore_kwargs(self, kwargs):
         self.runner.dbapi.device_set_kwargs(self.ctx, self.device['id'],

@@ -2,6 +2,7 @@
 
 import pecan
 
+from servicevm.api.controllers.v1 import alarms
 from servicevm.api.controllers.v1 import device_templates
 from servicevm.api.controllers.v1 import devices
 from servicevm.api.controllers.v1 import operations
@@ -11,7 +12,7 @@ from servicevm.api import openapi
 from servicevm.api import versions
 
 RESOURCES = ('device_templates', 'devices', 'service_instances',
-             'operations')
+             'operations', 'alarms')
 
 
 def _only_get():
@@ -38,6 +39,7 @@ class V1Controller:
     devices = devices.DevicesController()
     service_instances = service_instances.ServiceInstancesController()
     operations = operations.OperationsController()
+    alarms = alarms.AlarmsController()
 
     @pecan.expose('json')
     def index(self):

@@ -2,6 +2,7 @@
 
 import itertools
 
+from servicevm.common.policies import alarm
 from servicevm.common.policies import base
 from servicevm.common.policies import device
 from servicevm.common.policies import device_template
@@ -16,4 +17,5 @@ def list_rules():
         device.list_rules(),
         service_instance.list_rules(),
         operation.list_rules(),
+        alarm.list_rules(),
     ))

@@ -425,6 +425,7 @@ class Event(Base):
     __tablename__ = 'events'
     __table_args__ = (
         sa.Index('ix_events_resource', 'resource_id', 'id'),
+        sa.Index('ix_events_result', 'result', 'id'),
     )
 
     id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
@@ -438,6 +439,15 @@ class Event(Base):
     details = sa.Column(JSONEncoded, nullable=True)
     user_id = sa.Column(sa.String(255), nullable=True)
     request_id = sa.Column(sa.String(255), nullable=True)
+    # Alarms (result 'alarm'): who acknowledged one, and when.
+    acknowledged_at = sa.Column(sa.DateTime, nullable=True)
+    acknowledged_by = sa.Column(sa.String(255), nullable=True)
+
+    def as_alarm(self):
+        return dict(self.as_dict(),
+                    acknowledged=self.acknowledged_at is not None,
+                    acknowledged_at=_iso(self.acknowledged_at),
+                    acknowledged_by=self.acknowledged_by)
 
     def as_dict(self):
         return dict(id=self.id, project_id=self.project_id,

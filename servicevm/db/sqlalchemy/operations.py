@@ -400,3 +400,58 @@ class OperationQueries:
             query = du.scope(query, models.Event, context, listing=False)
             return du.paginate(query, models.Event, limit, marker, 'id',
                                sort_dir, 'event')
+
+    # ---- alarms ----------------------------------------------------------
+
+    def alarm_list(self, context, filters=None, limit=None, marker=None,
+                   sort_dir='asc'):
+        """Events with result ``alarm``; filters: project_id,
+        resource_id, event_type, acknowledged (bool)."""
+        filters = dict(filters or {})
+        acknowledged = filters.pop('acknowledged', None)
+        with ef.reader.using(context) as session:
+            query = du.scope(session.query(models.Event), models.Event,
+                             context, listing=True).filter(
+                models.Event.result == 'alarm')
+            if acknowledged is not None:
+                column = models.Event.acknowledged_at
+                query = query.filter(column.isnot(None) if acknowledged
+                                     else column.is_(None))
+            query = du.apply_filters(query, models.Event, filters)
+            return du.paginate(query, models.Event, limit, marker, 'id',
+                               sort_dir, 'alarm')
+
+    def alarm_get(self, context, alarm_id):
+        with ef.reader.using(context) as session:
+            row = du.scope(session.query(models.Event), models.Event,
+                           context, listing=False).filter(
+                models.Event.id == alarm_id,
+                models.Event.result == 'alarm').first()
+            if row is None:
+                raise exceptions.AlarmNotFound(id=alarm_id)
+            return row
+
+    def alarm_acknowledge(self, context, alarm_id):
+        """Mark an alarm acknowledged by the caller (once: 409 after)."""
+        now = timeutils.utcnow()
+        with ef.writer.using(context) as session:
+            row = du.scope(session.query(models.Event), models.Event,
+                           context, listing=False).filter(
+                models.Event.id == alarm_id,
+                models.Event.result == 'alarm').first()
+            if row is None:
+                raise exceptions.AlarmNotFound(id=alarm_id)
+            changed = session.query(models.Event).filter(
+                models.Event.id == alarm_id,
+                models.Event.acknowledged_at.is_(None)).update(
+                {'acknowledged_at': now,
+                 'acknowledged_by': context.user_id},
+                synchronize_session=False)
+            if not changed:
+                raise exceptions.Conflict(
+                    reason='alarm %s was acknowledged already, by %s at '
+                           '%s.' % (alarm_id, row.acknowledged_by,
+                                    row.acknowledged_at), field='action')
+            session.flush()
+            session.refresh(row)
+            return row

@@ -5,6 +5,7 @@ from oslo_config import cfg
 from oslo_utils import strutils
 import pecan
 
+from servicevm.api.controllers.v1 import alarms
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import schemas
 from servicevm.common import context as svm_context
@@ -51,9 +52,25 @@ class DeviceEventsController(utils.RestController):
                                 limit)
 
 
+class DeviceAlarmsController(utils.RestController):
+    """/v1/devices/{device_id}/alarms: the device's alarms (also after
+    the device is gone)."""
+
+    def __init__(self):
+        self.dbapi = db_api.get_instance()
+
+    @pecan.expose('json')
+    def get_all(self, device_id):
+        ctx = utils.context()
+        params = utils.query(schemas.alarm_list_query)
+        return alarms.list_alarms(self.dbapi, ctx, params,
+                                  resource_id=device_id)
+
+
 class DevicesController(utils.RestController):
 
     events = DeviceEventsController()
+    alarms = DeviceAlarmsController()
     _custom_actions = {'action': ['POST']}
 
     def __init__(self):

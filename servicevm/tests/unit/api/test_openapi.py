@@ -6,6 +6,7 @@ import json
 
 import fixtures
 import jsonschema
+import sqlalchemy as sa
 
 from servicevm.api.controllers.v1 import utils
 from servicevm.api import openapi
@@ -40,7 +41,17 @@ class TestOpenAPI(base.APITestCase):
         service = self.post('/v1/service_instances', {'service_instance': {
             'service_type': 'firewall', 'devices': []}},
             status=201).json['service_instance']
-        self.ids = {'device_templates': template['id'],
+        # An alarm, as a conductor records one.
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO events (project_id, resource_type, "
+                "resource_id, event_type, result, created_at) VALUES "
+                "('project-a', 'device', :d, 'device.delete.error', "
+                "'alarm', CURRENT_TIMESTAMP)"), {'d': device['id']})
+            alarm_id = conn.execute(sa.text(
+                "SELECT max(id) FROM events WHERE result = 'alarm'")).scalar()
+        self.ids = {'alarms': str(alarm_id),
+                    'device_templates': template['id'],
                     'devices': device['id'],
                     'service_instances': service['id'],
                     'operations': self.get(
@@ -101,7 +112,8 @@ class TestOpenAPI(base.APITestCase):
         for resource in self.ids:
             paths.update({'/v1/%s' % resource, '/v1/%s/{id}' % resource,
                           '/v1/%s/{id}/action' % resource,
-                          '/v1/%s/{id}/events' % resource})
+                          '/v1/%s/{id}/events' % resource,
+                          '/v1/%s/{id}/alarms' % resource})
         for path in sorted(paths):
             for method in METHODS:
                 response = self.call(method, self.path(path))

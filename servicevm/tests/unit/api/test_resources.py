@@ -679,8 +679,8 @@ class TestVersionsAndRequestIds(ResourceTestCase):
         resources = {r['name']: path_of(r['links'][0]['href'])
                      for r in version['resources']}
         self.assertEqual({'device_templates': T, 'devices': D,
-                          'service_instances': S, 'operations': OPS},
-                         resources)
+                          'service_instances': S, 'operations': OPS,
+                          'alarms': '/v1/alarms'}, resources)
         for path in resources.values():
             self.get(path)
         self.assertEqual(version, self.get('/v1/').json['version'])
