@@ -122,9 +122,10 @@ class NoAuth:
 
 class PublicRoutes:
     """Version discovery (``/`` and ``/v1``) answers without a token, as
-    in Nova and Ironic; every other path goes through ``protected``."""
+    in Nova and Ironic, and so do the Prometheus metrics (when enabled);
+    every other path goes through ``protected``."""
 
-    ROUTES = ('', '/', '/v1', '/v1/')
+    ROUTES = ('', '/', '/v1', '/v1/', '/metrics')
 
     def __init__(self, protected, public):
         self.protected = protected

@@ -19,6 +19,12 @@ opts = [
     cfg.IntOpt('max_request_body_size', default=1048576, min=1024,
                help='Largest request body accepted, in bytes; larger '
                     'bodies get 413.'),
+    cfg.BoolOpt('metrics_enabled', default=False,
+                help='Serve Prometheus metrics at /metrics (device counts '
+                     'per status, operations per state, step durations, '
+                     'alarms, each device\'s power state), without a '
+                     'token: enable it only where the API port is not '
+                     'reachable from outside the deployment.'),
     cfg.StrOpt('public_endpoint',
                help='Public URL of the API used in links (next pages, '
                     'Location). Defaults to the URL of the request.'),

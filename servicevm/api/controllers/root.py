@@ -1,5 +1,6 @@
 """/ and /v1: version discovery and the v1 resources."""
 
+from oslo_config import cfg
 import pecan
 
 from servicevm.api.controllers.v1 import alarms
@@ -8,8 +9,13 @@ from servicevm.api.controllers.v1 import devices
 from servicevm.api.controllers.v1 import operations
 from servicevm.api.controllers.v1 import service_instances
 from servicevm.api.controllers.v1 import utils
+from servicevm.api import metrics
 from servicevm.api import openapi
 from servicevm.api import versions
+from servicevm.common import context as svm_context
+from servicevm.db import api as db_api
+
+CONF = cfg.CONF
 
 RESOURCES = ('device_templates', 'devices', 'service_instances',
              'operations', 'alarms')
@@ -61,6 +67,16 @@ class V1Controller:
 
 class RootController:
     v1 = V1Controller()
+
+    @pecan.expose(content_type=metrics.CONTENT_TYPE)
+    def metrics(self):
+        """GET /metrics: Prometheus metrics (when ``[api]
+        metrics_enabled``; 404 otherwise)."""
+        _only_get()
+        if not CONF.api.metrics_enabled:
+            pecan.abort(404)
+        return metrics.render(db_api.get_instance().metrics_snapshot(
+            svm_context.get_admin_context()))
 
     @pecan.expose('json')
     def index(self):

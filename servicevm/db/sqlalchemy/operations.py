@@ -455,3 +455,43 @@ class OperationQueries:
             session.flush()
             session.refresh(row)
             return row
+
+    # ---- metrics -----------------------------------------------------------
+
+    def metrics_snapshot(self, context):
+        """Aggregates for the Prometheus metrics, every project."""
+        Step = models.OperationStep
+        with ef.reader.using(context) as session:
+            def counts(*columns):
+                return session.query(*columns, sa.func.count()).group_by(
+                    *columns).all()
+            steps = session.query(
+                Step.name, Step.started_at, Step.finished_at).filter(
+                Step.state == states.STEP_COMPLETED,
+                Step.started_at.isnot(None),
+                Step.finished_at.isnot(None)).all()
+            durations = {}
+            for name, started, finished in steps:
+                if name.startswith('script.'):
+                    name = name.rsplit('.', 1)[0]
+                count, total = durations.get(name, (0, 0.0))
+                durations[name] = (count + 1, total + max(
+                    (finished - started).total_seconds(), 0.0))
+            alarms = session.query(
+                models.Event.acknowledged_at.isnot(None),
+                sa.func.count()).filter(
+                models.Event.result == 'alarm').group_by(
+                models.Event.acknowledged_at.isnot(None)).all()
+            return {
+                'devices': dict(counts(models.Device.status)),
+                'service_instances': dict(counts(
+                    models.ServiceInstance.status)),
+                'operations': {(k, st): n for k, st, n in counts(
+                    Op.kind, Op.state)},
+                'steps': durations,
+                'alarms': {bool(a): n for a, n in alarms},
+                'power': session.query(
+                    models.Device.id, models.Device.project_id,
+                    models.Device.power_state).order_by(
+                    models.Device.id).all(),
+            }
