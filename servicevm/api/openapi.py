@@ -84,6 +84,9 @@ ROUTES = (
      S.alarm_action, (200,), 'Acknowledge an alarm.'),
     ('/v1/devices/{id}/alarms', 'get', 'listDeviceAlarms',
      S.alarm_list_query, None, (200,), 'The device\'s alarms.'),
+    ('/v1/devices/{id}/metrics', 'get', 'showDeviceMetrics', S.no_query,
+     None, (200,), 'The device\'s last poll: power state, usage, '
+                   'last_seen.'),
 )
 
 ERROR = {

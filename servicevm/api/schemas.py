@@ -120,7 +120,7 @@ template_update = {
 
 DEVICE_FIELDS = ('id', 'project_id', 'user_id', 'name', 'description',
                  'template_id', 'instance_id', 'mgmt_address', 'mgmt_config',
-                 'status',
+                 'last_seen', 'status',
                  'status_reason', 'power_state', 'ready', 'operation_id',
                  'kwargs', 'service_contexts', 'services', 'created_at',
                  'updated_at')
@@ -351,3 +351,7 @@ alarm_action = {
     'required': ['action'],
     'additionalProperties': False,
 }
+
+# A request that takes no query parameter.
+no_query = {'type': 'object', 'properties': {},
+            'additionalProperties': False}

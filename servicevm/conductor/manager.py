@@ -3,6 +3,7 @@
 import oslo_messaging as messaging
 
 from servicevm.conductor import engine
+from servicevm.conductor import health
 from servicevm.conductor import rpcapi
 from servicevm.conductor import supervisor
 
@@ -15,13 +16,16 @@ class ConductorManager:
         self.host = host
         self.runner = engine.OperationRunner(conf, host)
         self.supervisor = supervisor.Supervisor(conf, self.runner)
+        self.health = health.HealthWatch(conf, self.runner)
 
     def start(self):
         self.supervisor.start()
+        self.health.start()
 
     def stop(self):
         """Stop the background duties, then every run (each gives its
         operation up to another conductor)."""
+        self.health.stop()
         self.supervisor.stop()
         self.runner.shutdown()
         self.supervisor.wait()

@@ -19,6 +19,14 @@ opts = [
                     'state before its delete is asked again; when it is '
                     'still there after device_timeout, the delete fails '
                     'and an alarm event is recorded.'),
+    cfg.FloatOpt('sync_interval', default=30.0, min=0,
+                 help='Seconds between two polls of the health watch: each '
+                      'conductor polls the ACTIVE devices it watches (the '
+                      'devices are shared among the live conductors), one '
+                      'batched VIM query per driver and cloud, records '
+                      'their power state, usage and last_seen, and marks '
+                      'DEAD a device whose VM is gone or in error. 0 turns '
+                      'the watch off.'),
     cfg.IntOpt('takeover_time', default=60, min=3,
                help='Seconds within which another conductor (or this one, '
                     'restarted) takes over the operations of a conductor '

@@ -10,6 +10,7 @@ from servicevm.common import exceptions
 from servicevm.common import secrets
 from servicevm.common import states
 from servicevm.db.sqlalchemy import enginefacade as ef
+from servicevm.db.sqlalchemy import health
 from servicevm.db.sqlalchemy import models
 from servicevm.db.sqlalchemy import operations
 from servicevm.db.sqlalchemy import services
@@ -17,7 +18,7 @@ from servicevm.db.sqlalchemy import utils as du
 
 
 class Connection(services.ServiceInstanceQueries,
-                 operations.OperationQueries):
+                 operations.OperationQueries, health.HealthQueries):
     """Every query servicevm makes. Methods return detached ORM objects
     whose relationships are loaded."""
 

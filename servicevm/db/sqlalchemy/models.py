@@ -152,6 +152,10 @@ class Device(Base):
     # The configuration the device reported after its last change
     # (NETCONF get-config of running).
     mgmt_config = sa.Column(sa.Text, nullable=True)
+    # The last poll of the health watch: when the VIM last showed the
+    # device, and its usage counters then.
+    last_seen = sa.Column(sa.DateTime, nullable=True)
+    usage = sa.Column(JSONEncoded, nullable=True)
     status = sa.Column(sa.String(32), nullable=False)
     status_reason = sa.Column(sa.Text, nullable=True)
     power_state = sa.Column(sa.String(32), nullable=False,
@@ -178,7 +182,7 @@ class Device(Base):
             name=self.name, description=self.description,
             template_id=self.template_id, instance_id=self.instance_id,
             mgmt_address=self.mgmt_address, mgmt_config=self.mgmt_config,
-            status=self.status,
+            last_seen=_iso(self.last_seen), status=self.status,
             status_reason=self.status_reason, power_state=self.power_state,
             ready=self.ready, operation_id=self.operation_id,
             kwargs=_kv(self.kwargs, reveal),
@@ -418,6 +422,14 @@ class OperationStep(Base):
                     output=self.output, error=self.error,
                     started_at=_iso(self.started_at),
                     finished_at=_iso(self.finished_at))
+
+
+class Conductor(Base):
+    """A live conductor (its health watch renews ``seen_at``)."""
+    __tablename__ = 'conductors'
+
+    host = sa.Column(sa.String(255), primary_key=True)
+    seen_at = sa.Column(sa.DateTime, nullable=False)
 
 
 class Event(Base):

@@ -372,7 +372,9 @@ class ServiceTestCase(PostgresTestCase):
                         'debug': 'true'},
             'api': {'host': '127.0.0.1', 'port': cls.api_port},
             'database': {'connection': cls.database.url_string},
-            'conductor': {'topic': cls.topic, 'poll_interval': 0.05},
+            # (No health watch: its polls would take injected faults.)
+            'conductor': {'topic': cls.topic, 'poll_interval': 0.05,
+                          'sync_interval': 0},
             'fault_driver': {'state_dir': cls.fault_dir},
         }
         for section, options in cls.CONFIG.items():

@@ -67,10 +67,32 @@ class DeviceAlarmsController(utils.RestController):
                                   resource_id=device_id)
 
 
+class DeviceMetricsController(utils.RestController):
+    """/v1/devices/{device_id}/metrics: the health watch's last poll."""
+
+    def __init__(self):
+        self.dbapi = db_api.get_instance()
+
+    @pecan.expose('json')
+    def get_all(self, device_id):
+        ctx = utils.context()
+        utils.query(schemas.no_query)
+        device = self.dbapi.device_get(ctx, device_id)
+        policy.authorize(RULE + ':get', ctx,
+                         {'project_id': device.project_id})
+        values = device.as_dict()
+        return {'metrics': {'device_id': device.id,
+                            'status': device.status,
+                            'power_state': device.power_state,
+                            'last_seen': values['last_seen'],
+                            'usage': device.usage or {}}}
+
+
 class DevicesController(utils.RestController):
 
     events = DeviceEventsController()
     alarms = DeviceAlarmsController()
+    metrics = DeviceMetricsController()
     _custom_actions = {'action': ['POST']}
 
     def __init__(self):

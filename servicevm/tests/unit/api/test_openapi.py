@@ -113,7 +113,8 @@ class TestOpenAPI(base.APITestCase):
             paths.update({'/v1/%s' % resource, '/v1/%s/{id}' % resource,
                           '/v1/%s/{id}/action' % resource,
                           '/v1/%s/{id}/events' % resource,
-                          '/v1/%s/{id}/alarms' % resource})
+                          '/v1/%s/{id}/alarms' % resource,
+                          '/v1/%s/{id}/metrics' % resource})
         for path in sorted(paths):
             for method in METHODS:
                 response = self.call(method, self.path(path))

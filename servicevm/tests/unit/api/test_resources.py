@@ -174,7 +174,7 @@ class TestDevices(ResourceTestCase):
             'id': device['id'], 'project_id': 'project-a',
             'user_id': 'member-user', 'name': '', 'description': '',
             'template_id': template['id'], 'instance_id': None,
-            'mgmt_address': None, 'mgmt_config': None,
+            'mgmt_address': None, 'mgmt_config': None, 'last_seen': None,
             'status': 'PENDING_CREATE',
             'status_reason': None, 'power_state': 'unknown', 'ready': False,
             'operation_id': operation_id,

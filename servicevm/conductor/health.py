@@ -1,0 +1,121 @@
+"""The health watch: every ``[conductor] sync_interval``, each conductor
+polls the ACTIVE devices it watches and records what the VIM shows.
+
+The devices are shared among the live conductors (each renews its row in
+``conductors`` at every pass; a conductor not seen for ``takeover_time``
+is dead, and its devices go to the others at their next pass). The
+devices of one driver are polled together: the driver batches them (the
+Nova driver asks one ``servers/detail`` per cloud and project, however
+many devices). A device whose VM is gone or in error becomes DEAD with
+the reason, an event (result ``error``) and a ``servicevm.device.dead``
+notification; the others get their power state, usage counters and
+``last_seen``. Devices an operation holds are left to it.
+"""
+
+import collections
+import threading
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from servicevm.common import context as svm_context
+from servicevm.common import notify
+from servicevm.drivers import loader
+
+LOG = logging.getLogger(__name__)
+
+
+class HealthWatch:
+
+    def __init__(self, conf, runner):
+        self.conf = conf
+        self.runner = runner
+        self.dbapi = runner.dbapi
+        self._stop = threading.Event()
+        self._thread = None
+        #: Passes made, and polls sent per driver (tests, metrics).
+        self.passes = 0
+        self.polls = collections.Counter()
+
+    def start(self):
+        if not self.conf.conductor.sync_interval:
+            return
+        self._thread = threading.Thread(target=self._loop,
+                                        name='servicevm-health',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            try:
+                self.dbapi.conductor_gone(svm_context.get_admin_context(),
+                                          self.runner.host)
+            except Exception as e:  # the others see it dead in time
+                LOG.warning('Could not deregister conductor %s: %s',
+                            self.runner.host, e)
+
+    def _loop(self):
+        ctx = svm_context.get_admin_context()
+        while not self._stop.is_set():
+            try:
+                self.sync(ctx)
+            except Exception:
+                # The database or a VIM may be down for a while.
+                LOG.exception('Health watch pass failed')
+            self._stop.wait(self.conf.conductor.sync_interval)
+
+    def sync(self, ctx):
+        """One pass: poll the devices this conductor watches."""
+        hosts = self.dbapi.conductor_alive(
+            ctx, self.runner.host, self.conf.conductor.takeover_time)
+        by_driver = collections.defaultdict(list)
+        for row in self.dbapi.devices_to_watch(ctx, self.runner.host,
+                                               hosts):
+            template = self.runner._template(None, (row.template_id, None))
+            device = row.as_dict(reveal=True)
+            device['trust_id'] = row.trust_id
+            device['template'] = template
+            by_driver[template['device_driver']].append(device)
+        for name, devices in by_driver.items():
+            if self._stop.is_set():
+                return
+            try:
+                driver = loader.get_device_driver(self.conf, name)
+                self.polls[name] += 1
+                results = driver.poll(ctx, devices)
+            except Exception as e:
+                LOG.warning('Health watch: polling %d %s device(s) failed: '
+                            '%s', len(devices), name, e)
+                continue
+            for device in devices:
+                result = results.get(device['id'])
+                if result is not None:
+                    self._record(ctx, device, result)
+        self.passes += 1
+
+    def _record(self, ctx, device, result):
+        if result.state in ('gone', 'error'):
+            reason = ('the VM is gone from the VIM' if result.state == 'gone'
+                      else 'the VIM reports the VM in error: %s'
+                      % (result.error or 'no reason'))
+            event = {'resource_type': 'device', 'resource_id': device['id'],
+                     'project_id': device['project_id'],
+                     'event_type': 'device.dead', 'result': 'error',
+                     'message': reason,
+                     'details': {'conductor': self.runner.host}}
+            if self.dbapi.device_dead(ctx, device['id'], reason, event):
+                LOG.warning('Device %s is DEAD: %s', device['id'], reason)
+                notify.notify(self.conf, ctx, self.runner.publisher,
+                              'device.dead', 'device',
+                              dict(device, status='DEAD',
+                                   status_reason=reason), error=True)
+            return
+        if result.deleting:
+            return
+        values = {'power_state': result.power_state,
+                  'last_seen': timeutils.utcnow()}
+        if result.usage:
+            values['usage'] = result.usage
+        self.dbapi.device_seen(ctx, device['id'], values)
