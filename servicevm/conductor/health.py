@@ -84,7 +84,7 @@ class HealthWatch:
             try:
                 driver = loader.get_device_driver(self.conf, name)
                 self.polls[name] += 1
-                results = driver.poll(ctx, devices)
+                results = driver.sync(ctx, devices)
             except Exception as e:
                 LOG.warning('Health watch: polling %d %s device(s) failed: '
                             '%s', len(devices), name, e)

@@ -75,6 +75,11 @@ class DeviceDriver(metaclass=abc.ABCMeta):
         """Return {device id: PollResult} for ``devices``, with as few VIM
         queries as the VIM allows (one per call is the goal)."""
 
+    def sync(self, context, devices):
+        """The health watch's poll: as ``poll``, but what the VIM shows
+        now, where a driver answers polls from what it saw lately."""
+        return self.poll(context, devices)
+
     @abc.abstractmethod
     def delete(self, context, device):
         """Start tearing the device down; a device already gone is not an

@@ -297,7 +297,8 @@ class HeatDeviceDriver(openstack.OpenStackDriver):
         self.changed(device['id'])
         return stack_id
 
-    def poll_batch(self, key, devices):
+    def poll_batch(self, key, devices, fresh=False):
+        # (Every poll lists the stacks: always fresh.)
         client = self._client(key)
         stacks = self.vim_call(None, 'list stacks', lambda: list(
             client.stacks.list(tags=TAG, filters={'show_hidden': False})))

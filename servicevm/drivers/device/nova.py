@@ -282,13 +282,13 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
             nics.insert(0, {'net-id': mgmt})
         return nics or 'none'
 
-    def poll_batch(self, key, devices):
+    def poll_batch(self, key, devices, fresh=False):
         # What is known is kept by poll scope (``key`` is the credentials
         # of one of its devices: any of them sees the whole scope).
         scope = self.poll_scope(devices[0])
         listing = self._listings.get(scope)
         interval = self.options.full_list_interval
-        full = (listing is None or interval <= 0 or
+        full = (fresh or listing is None or interval <= 0 or
                 time.monotonic() - listing.full_at > interval or
                 not listing.since())
         if not full:

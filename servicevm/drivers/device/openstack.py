@@ -178,6 +178,19 @@ class OpenStackDriver(base.DeviceDriver):
             result.update(self._poller(key).wait(context, group, self))
         return result
 
+    def sync(self, context, devices):
+        """One query per poll scope, now, and a full one: a server
+        deleted behind servicevm's back loses its tags, so only a full
+        list shows it gone."""
+        by_key = {}
+        for device in devices:
+            by_key.setdefault(self.poll_scope(device), []).append(device)
+        result = {}
+        for group in by_key.values():
+            result.update(self.poll_batch(self.credentials.key(group[0]),
+                                          group, fresh=True))
+        return result
+
     def _poller(self, key):
         with self._lock:
             poller = self._pollers.get(key)
@@ -186,9 +199,10 @@ class OpenStackDriver(base.DeviceDriver):
                     self, key, self.options.poll_interval)
             return poller
 
-    def poll_batch(self, key, devices):
+    def poll_batch(self, key, devices, fresh=False):
         """{device id: PollResult} for ``devices`` (all of one poll scope;
-        ``key``: the credentials to use) with one VIM query."""
+        ``key``: the credentials to use) with one VIM query (``fresh``:
+        a full one, never from what was seen lately)."""
         raise NotImplementedError()
 
 
