@@ -86,7 +86,8 @@ STEP_STATES = (STEP_PENDING, STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
 STEP_UNDO_STATES = (STEP_RUNNING, STEP_COMPLETED, STEP_FAILED,
                     STEP_ROLLING_BACK)
 
-OPERATION_KINDS = ('create', 'update', 'delete', 'action', 'configure')
+OPERATION_KINDS = ('create', 'update', 'delete', 'action', 'configure',
+                   'heal')
 
 # The device status while an operation of each kind works on it.
 KIND_PENDING = {'create': PENDING_CREATE, 'update': PENDING_UPDATE,

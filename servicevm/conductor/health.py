@@ -9,7 +9,9 @@ Nova driver asks one ``servers/detail`` per cloud and project, however
 many devices). A device whose VM is gone or in error becomes DEAD with
 the reason, an event (result ``error``) and a ``servicevm.device.dead``
 notification; the others get their power state, usage counters and
-``last_seen``. Devices an operation holds are left to it.
+``last_seen``. Devices an operation holds are left to it. A dead device
+is then respawned or only reported, as its template's ``health_policy``
+says, unless too many died at once (the brake).
 """
 
 import collections
@@ -67,10 +69,12 @@ class HealthWatch:
             self._stop.wait(self.conf.conductor.sync_interval)
 
     def sync(self, ctx):
-        """One pass: poll the devices this conductor watches."""
+        """One pass: poll the devices this conductor watches, then react
+        to those found dead."""
         hosts = self.dbapi.conductor_alive(
             ctx, self.runner.host, self.conf.conductor.takeover_time)
         by_driver = collections.defaultdict(list)
+        dead, watched = [], 0
         for row in self.dbapi.devices_to_watch(ctx, self.runner.host,
                                                hosts):
             template = self.runner._template(None, (row.template_id, None))
@@ -89,11 +93,56 @@ class HealthWatch:
                 LOG.warning('Health watch: polling %d %s device(s) failed: '
                             '%s', len(devices), name, e)
                 continue
+            watched += len(devices)
             for device in devices:
                 result = results.get(device['id'])
-                if result is not None:
-                    self._record(ctx, device, result)
+                if result is not None and self._record(ctx, device, result):
+                    dead.append(device)
+        if dead:
+            self._react(ctx, dead, watched)
         self.passes += 1
+
+    def _react(self, ctx, dead, watched):
+        """Each dead device's template says what to do
+        (``attributes.health_policy``): ``respawn`` (a heal operation
+        makes it a new VM, runs its scripts and applies its services
+        again) or ``alarm-only`` (the default). Too many at once trip the
+        brake: an alarm, and nothing healed."""
+        options = self.conf.conductor
+        if (len(dead) >= options.health_brake_min and
+                len(dead) > options.health_brake_ratio * watched):
+            self.runner.raise_alarm(ctx, _Brake(self.runner.host, dead[0]),
+                                    'health.brake', (
+                '%d of the %d devices conductor %s watches died at once '
+                '(%s): more likely a partition than dead VMs, so none is '
+                'healed; heal them by hand once the cause is known' % (
+                    len(dead), watched, self.runner.host, ', '.join(
+                        d['id'] for d in dead))))
+            return
+        for device in dead:
+            attrs = device['template'].get('attributes') or {}
+            policy = attrs.get('health_policy') or 'alarm-only'
+            if policy != 'respawn':
+                self.runner.raise_alarm(
+                    ctx, _Brake(device['id'], device), 'device.dead',
+                    'device %s is DEAD (%s); its template\'s health_policy '
+                    'is %s: delete it or heal it by hand' % (
+                        device['id'], device.get('status_reason'), policy))
+                continue
+            try:
+                _, operation, _ = self.dbapi.device_start_operation(
+                    ctx, device['id'], 'heal', params=dict(
+                        {'policy': policy},
+                        **({'services': device['services'],
+                            'change': 'reapply'}
+                           if device.get('services') else {})))
+            except Exception as e:
+                # Taken by another request meanwhile.
+                LOG.info('Device %s not respawned: %s', device['id'], e)
+                continue
+            LOG.warning('Respawning dead device %s (operation %s)',
+                        device['id'], operation.id)
+            self.runner.rpcapi.run_operation(ctx, operation.id)
 
     def _record(self, ctx, device, result):
         if result.state in ('gone', 'error'):
@@ -107,15 +156,28 @@ class HealthWatch:
                      'details': {'conductor': self.runner.host}}
             if self.dbapi.device_dead(ctx, device['id'], reason, event):
                 LOG.warning('Device %s is DEAD: %s', device['id'], reason)
+                device.update(status='DEAD', status_reason=reason)
                 notify.notify(self.conf, ctx, self.runner.publisher,
-                              'device.dead', 'device',
-                              dict(device, status='DEAD',
-                                   status_reason=reason), error=True)
-            return
+                              'device.dead', 'device', device, error=True)
+                return True
+            return False
         if result.deleting:
-            return
+            return False
         values = {'power_state': result.power_state,
                   'last_seen': timeutils.utcnow()}
         if result.usage:
             values['usage'] = result.usage
         self.dbapi.device_seen(ctx, device['id'], values)
+        return False
+
+
+class _Brake:
+    """What an alarm of the watch is about, in the shape of an
+    operation (no operation is involved)."""
+
+    def __init__(self, resource_id, device):
+        self.resource_type = 'device' if resource_id == device['id'] \
+            else 'conductor'
+        self.resource_id = resource_id[:36]
+        self.project_id = device['project_id']
+        self.id = None

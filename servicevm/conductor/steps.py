@@ -477,6 +477,10 @@ PLANS = {
     ('device', 'delete'): ('TERMINATE', DeleteVM(), WaitGone()),
     ('device', 'action'): (RunAction(), WaitAction()),
     ('device', 'configure'): (ConfigureServices(), 'CONFIGURE'),
+    # Respawn a dead device: what is left of its VM goes, a new one comes
+    # (same device), and its scripts run again.
+    ('device', 'heal'): (DeleteVM(), WaitGone(), CreateVM(), WaitActive(),
+                         'INSTANTIATE', 'START', 'HEAL'),
 }
 ACTION_PLANS = {'shutdown': ('STOP', RunAction(), WaitAction()),
                 'start': (RunAction(), WaitAction(), 'START'),
@@ -495,7 +499,8 @@ def plan_for(operation, template=None):
     sequence = PLANS[(operation.resource_type, operation.kind)]
     if operation.kind == 'action':
         sequence = ACTION_PLANS.get(params.get('action'), sequence)
-    if operation.kind in ('create', 'action') and params.get('services'):
+    if operation.kind in ('create', 'action', 'heal') and params.get(
+            'services'):
         # A device made for a service, or restarted with services bound:
         # their configuration, at the end.
         sequence += PLANS[('device', 'configure')]

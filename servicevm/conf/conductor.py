@@ -27,6 +27,16 @@ opts = [
                       'their power state, usage and last_seen, and marks '
                       'DEAD a device whose VM is gone or in error. 0 turns '
                       'the watch off.'),
+    cfg.FloatOpt('health_brake_ratio', default=0.5, min=0, max=1,
+                 help='When more than this share of the devices a '
+                      'conductor watches die in one pass (and at least '
+                      'health_brake_min of them), it heals none of them '
+                      'and raises a health.brake alarm instead: so many '
+                      'failing together is more likely a partition than '
+                      'dead VMs.'),
+    cfg.IntOpt('health_brake_min', default=3, min=1,
+               help='Fewest dead devices in one pass that can trip the '
+                    'brake (see health_brake_ratio).'),
     cfg.IntOpt('takeover_time', default=60, min=3,
                help='Seconds within which another conductor (or this one, '
                     'restarted) takes over the operations of a conductor '

@@ -84,3 +84,65 @@ class TestHealthWatch(op_base.OperationTestCase):
         # A conductor not seen for takeover_time is not among the live.
         self.assertEqual(['test-conductor'], dbapi.conductor_alive(
             ctx, 'test-conductor', dead_after=60))
+
+
+class TestHealthPolicies(op_base.OperationTestCase):
+
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        self.config(sync_interval=INTERVAL, group='conductor')
+        self.server = self.start_conductor_now()
+
+    def kill(self, device_id):
+        """The VM disappears behind servicevm's back."""
+        os.unlink(os.path.join(self.state_dir, 'instances',
+                               device_id + '.json'))
+
+    def alarms(self):
+        return self.get('/v1/alarms?all_projects=1&limit=1000',
+                        base.ADMIN).json['alarms']
+
+    def test_respawn_makes_a_new_vm_for_the_same_device(self):
+        keep = self.make_device()
+        device_id, op_id = self.start_create(
+            template_attrs={'health_policy': 'respawn'})
+        self.wait_rest(op_id, 'COMPLETED')
+        old = self.device(device_id)['instance_id']
+        self.kill(device_id)
+        operation = self.wait_until(
+            lambda: [o for o in self.get(
+                '/v1/operations?all_projects=1&resource_id=%s' % device_id,
+                base.ADMIN).json['operations'] if o['kind'] == 'heal'],
+            'a heal operation')[0]
+        operation = self.wait_rest(operation['id'], 'COMPLETED')
+        self.assertEqual(['delete_vm', 'wait_gone', 'create_vm',
+                          'wait_active'],
+                         [s['name'] for s in operation['steps']])
+        device = self.device(device_id)
+        self.assertEqual('ACTIVE', device['status'])
+        self.assertNotEqual(old, device['instance_id'])
+        self.assertIn(device_id, self.vim())
+        self.assertIn('device.dead', self.events(device_id))
+        self.assertEqual('ACTIVE', self.device(keep)['status'])
+
+    def test_alarm_only_and_the_brake(self):
+        devices = [self.make_device() for _ in range(4)]
+        self.kill(devices[0])
+        self.wait_until(lambda: any(a['event_type'] == 'device.dead'
+                                    for a in self.alarms()),
+                        'the device.dead alarm')
+        self.assertEqual('DEAD', self.device(devices[0])['status'])
+        # Three of the remaining three die at once: the brake trips.
+        for device_id in devices[1:]:
+            self.kill(device_id)
+        brake = self.wait_until(
+            lambda: [a for a in self.alarms()
+                     if a['event_type'] == 'health.brake'],
+            'the health.brake alarm')[0]
+        self.assertIn('3 of the 3 devices', brake['message'])
+        for device_id in devices[1:]:
+            self.assertEqual('DEAD', self.device(device_id)['status'])
+        self.assertEqual(1, len([a for a in self.alarms()
+                                 if a['event_type'] == 'device.dead']))
