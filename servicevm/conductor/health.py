@@ -18,7 +18,6 @@ import collections
 import threading
 
 from oslo_log import log as logging
-from oslo_utils import timeutils
 
 from servicevm.common import context as svm_context
 from servicevm.common import notify
@@ -75,11 +74,11 @@ class HealthWatch:
             ctx, self.runner.host, self.conf.conductor.takeover_time)
         by_driver = collections.defaultdict(list)
         dead, watched = [], 0
-        for row in self.dbapi.devices_to_watch(ctx, self.runner.host,
-                                               hosts):
-            template = self.runner._template(None, (row.template_id, None))
-            device = row.as_dict(reveal=True)
-            device['trust_id'] = row.trust_id
+        self._seen, self._changes = [], {}
+        for device in self.dbapi.devices_to_watch(ctx, self.runner.host,
+                                                  hosts):
+            template = self.runner._template(
+                None, (device['template_id'], None))
             device['template'] = template
             by_driver[template['device_driver']].append(device)
         for name, devices in by_driver.items():
@@ -98,6 +97,8 @@ class HealthWatch:
                 result = results.get(device['id'])
                 if result is not None and self._record(ctx, device, result):
                     dead.append(device)
+        if self._seen:
+            self.dbapi.devices_seen(ctx, self._seen, self._changes)
         if dead:
             self._react(ctx, dead, watched)
         self.passes += 1
@@ -163,11 +164,16 @@ class HealthWatch:
             return False
         if result.deleting:
             return False
-        values = {'power_state': result.power_state,
-                  'last_seen': timeutils.utcnow()}
-        if result.usage:
+        # Recorded together at the end of the pass: last_seen of all in
+        # one statement, and what changed.
+        self._seen.append(device['id'])
+        values = {}
+        if result.power_state != device.get('power_state'):
+            values['power_state'] = result.power_state
+        if result.usage and result.usage != device.get('usage'):
             values['usage'] = result.usage
-        self.dbapi.device_seen(ctx, device['id'], values)
+        if values:
+            self._changes[device['id']] = values
         return False
 
 

@@ -6,10 +6,16 @@ import zlib
 
 from oslo_utils import timeutils
 
+from servicevm.common import secrets
 from servicevm.common import states
 from servicevm.db.sqlalchemy import enginefacade as ef
 from servicevm.db.sqlalchemy import models
 from servicevm.db.sqlalchemy import utils as du
+
+
+def _chunks(items, size=500):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def owner_index(device_id, count):
@@ -44,27 +50,56 @@ class HealthQueries:
 
     def devices_to_watch(self, context, host, hosts):
         """The ACTIVE devices no operation holds that ``host`` watches
-        among the live ``hosts``: each device is watched by one of them
-        (a dead conductor's devices go to the others)."""
+        among the live ``hosts`` (each device is watched by one of them;
+        a dead conductor's devices go to the others), as dicts with
+        their kwargs (secrets unsealed, for the drivers) and the ids of
+        their service instances: one query each for devices, kwargs and
+        bindings, however many devices."""
         if host not in hosts:
             return []
         mine = hosts.index(host)
+        Device = models.Device
+        columns = (Device.id, Device.project_id, Device.user_id,
+                   Device.name, Device.template_id, Device.instance_id,
+                   Device.mgmt_address, Device.status, Device.power_state,
+                   Device.usage, Device.trust_id, Device.operation_id)
         with ef.reader.using(context) as session:
-            rows = session.query(models.Device).filter(
-                models.Device.status == states.ACTIVE,
-                models.Device.operation_id.is_(None)).all()
-            return [d for d in rows
-                    if owner_index(d.id, len(hosts)) == mine]
+            rows = [r for r in session.query(*columns).filter(
+                Device.status == states.ACTIVE,
+                Device.operation_id.is_(None))
+                if owner_index(r.id, len(hosts)) == mine]
+            devices = {r.id: dict(r._mapping, kwargs={}, services=[])
+                       for r in rows}
+            for chunk in _chunks(list(devices)):
+                for arg in session.query(models.DeviceArg).filter(
+                        models.DeviceArg.device_id.in_(chunk)):
+                    devices[arg.device_id]['kwargs'][arg.key] = \
+                        secrets.reveal(arg.value)
+                for binding in session.query(
+                        models.ServiceDeviceBinding).filter(
+                        models.ServiceDeviceBinding.device_id.in_(chunk)):
+                    devices[binding.device_id]['services'].append(
+                        binding.service_instance_id)
+            return list(devices.values())
 
-    def device_seen(self, context, device_id, values):
-        """What a poll found of an idle ACTIVE device (power state, usage,
-        last_seen); nothing when an operation took it meanwhile."""
+    def devices_seen(self, context, device_ids, changes):
+        """What a pass found of idle ACTIVE devices: ``last_seen`` of all
+        of ``device_ids`` in one statement, and ``changes`` ({device id:
+        values}: a new power state or usage) one by one; devices an
+        operation took meanwhile are left alone."""
+        now = timeutils.utcnow()
+        Device = models.Device
         with ef.writer.using(context) as session:
-            return bool(session.query(models.Device).filter(
-                models.Device.id == device_id,
-                models.Device.status == states.ACTIVE,
-                models.Device.operation_id.is_(None)).update(
-                values, synchronize_session=False))
+            for chunk in _chunks(list(device_ids)):
+                session.query(Device).filter(
+                    Device.id.in_(chunk), Device.status == states.ACTIVE,
+                    Device.operation_id.is_(None)).update(
+                    {'last_seen': now}, synchronize_session=False)
+            for device_id, values in changes.items():
+                session.query(Device).filter(
+                    Device.id == device_id, Device.status == states.ACTIVE,
+                    Device.operation_id.is_(None)).update(
+                    values, synchronize_session=False)
 
     def device_dead(self, context, device_id, reason, event):
         """An idle ACTIVE device whose VM is gone or in error is DEAD,

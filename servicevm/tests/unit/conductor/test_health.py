@@ -71,12 +71,12 @@ class TestHealthWatch(op_base.OperationTestCase):
         dbapi = db_api.get_instance()
         ctx = svm_context.get_admin_context()
         hosts = ['conductor-a', 'conductor-b', 'conductor-c']
-        shares = [{d.id for d in dbapi.devices_to_watch(ctx, h, hosts)}
+        shares = [{d['id'] for d in dbapi.devices_to_watch(ctx, h, hosts)}
                   for h in hosts]
         self.assertEqual(devices, set().union(*shares))
         self.assertEqual(sum(len(s) for s in shares), len(devices))
         # One is dead: the two others share all.
-        shares = [{d.id for d in dbapi.devices_to_watch(ctx, h, hosts[:2])}
+        shares = [{d['id'] for d in dbapi.devices_to_watch(ctx, h, hosts[:2])}
                   for h in hosts[:2]]
         self.assertEqual(devices, shares[0] | shares[1])
         self.assertEqual([], dbapi.devices_to_watch(ctx, 'conductor-c',
