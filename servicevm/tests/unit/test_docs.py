@@ -26,3 +26,15 @@ class TestDocs(base.TestCase):
                      'drivers', 'cli', 'reference'):
             self.assertTrue(os.path.exists(os.path.join(out, page + '.html')),
                             page)
+
+    def test_readme_is_valid_restructuredtext(self):
+        import io
+
+        import docutils.core
+        warnings = io.StringIO()
+        with open(os.path.join(ROOT, 'README.rst')) as f:
+            docutils.core.publish_string(
+                f.read(), writer_name='null',
+                settings_overrides={'warning_stream': warnings,
+                                    'report_level': 2, 'halt_level': 5})
+        self.assertEqual('', warnings.getvalue())
