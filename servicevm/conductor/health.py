@@ -74,7 +74,7 @@ class HealthWatch:
             ctx, self.runner.host, self.conf.conductor.takeover_time)
         by_driver = collections.defaultdict(list)
         dead, watched = [], 0
-        self._seen, self._changes = [], {}
+        self._seen, self._changes, self._stopped = [], {}, []
         for device in self.dbapi.devices_to_watch(ctx, self.runner.host,
                                                   hosts):
             template = self.runner._template(
@@ -101,6 +101,8 @@ class HealthWatch:
             self.dbapi.devices_seen(ctx, self._seen, self._changes)
         if dead:
             self._react(ctx, dead, watched)
+        for device in self._stopped:
+            self._restart(ctx, device)
         self.passes += 1
 
     def _react(self, ctx, dead, watched):
@@ -121,8 +123,7 @@ class HealthWatch:
                         d['id'] for d in dead))))
             return
         for device in dead:
-            attrs = device['template'].get('attributes') or {}
-            policy = attrs.get('health_policy') or 'alarm-only'
+            policy = self._policy(device)
             if policy != 'respawn':
                 self.runner.raise_alarm(
                     ctx, _Brake(device['id'], device), 'device.dead',
@@ -145,6 +146,36 @@ class HealthWatch:
                         device['id'], operation.id)
             self.runner.rpcapi.run_operation(ctx, operation.id)
 
+    def _policy(self, device):
+        attrs = device['template'].get('attributes') or {}
+        return attrs.get('health_policy') or 'alarm-only'
+
+    def _restart(self, ctx, device):
+        """A VM stopped behind servicevm's back: with a ``respawn``
+        policy, a ``start`` action (its START scripts run, its services'
+        configuration is applied again); otherwise an alarm."""
+        driver = loader.get_device_driver(
+            self.conf, device['template']['device_driver'])
+        if (self._policy(device) != 'respawn' or
+                'start' not in driver.supported_actions):
+            self.runner.raise_alarm(
+                ctx, _Brake(device['id'], device), 'device.stopped',
+                'the VM of device %s was stopped behind servicevm\'s back; '
+                'start it with the start action' % device['id'])
+            return
+        params = {'action': 'start', 'params': {}}
+        if device.get('services'):
+            params.update(services=device['services'], change='reapply')
+        try:
+            _, operation, _ = self.dbapi.device_start_operation(
+                ctx, device['id'], 'action', params=params)
+        except Exception as e:
+            LOG.info('Device %s not restarted: %s', device['id'], e)
+            return
+        LOG.warning('Starting device %s, stopped behind servicevm\'s back '
+                    '(operation %s)', device['id'], operation.id)
+        self.runner.rpcapi.run_operation(ctx, operation.id)
+
     def _record(self, ctx, device, result):
         if result.state in ('gone', 'error'):
             reason = ('the VM is gone from the VIM' if result.state == 'gone'
@@ -164,6 +195,11 @@ class HealthWatch:
             return False
         if result.deleting:
             return False
+        if (result.state == 'stopped' and
+                device.get('power_state') == 'running'):
+            # Stopped behind servicevm's back (a shutdown action records
+            # the power state it leaves).
+            self._stopped.append(device)
         # Recorded together at the end of the pass: last_seen of all in
         # one statement, and what changed.
         self._seen.append(device['id'])

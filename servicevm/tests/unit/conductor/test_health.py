@@ -3,6 +3,7 @@ call per pass, however many devices), their power state and last_seen
 recorded; a VM deleted behind servicevm's back makes its device DEAD
 within two passes; the live conductors share the devices."""
 
+import json
 import os
 import time
 
@@ -146,3 +147,34 @@ class TestHealthPolicies(op_base.OperationTestCase):
             self.assertEqual('DEAD', self.device(device_id)['status'])
         self.assertEqual(1, len([a for a in self.alarms()
                                  if a['event_type'] == 'device.dead']))
+
+    def stop_vm(self, device_id):
+        """The VM is shut off behind servicevm's back."""
+        path = os.path.join(self.state_dir, 'instances', device_id + '.json')
+        with open(path) as f:
+            instance = json.load(f)
+        instance['power'] = 'off'
+        with open(path + '.tmp', 'w') as f:
+            json.dump(instance, f)
+        os.replace(path + '.tmp', path)
+
+    def test_stopped_behind_its_back(self):
+        healed, op_id = self.start_create(
+            template_attrs={'health_policy': 'respawn'})
+        self.wait_rest(op_id, 'COMPLETED')
+        reported = self.make_device()
+        for device_id in (healed, reported):
+            self.stop_vm(device_id)
+        start = self.wait_until(
+            lambda: [o for o in self.get(
+                '/v1/operations?all_projects=1&resource_id=%s' % healed,
+                base.ADMIN).json['operations'] if o['kind'] == 'action'],
+            'a start operation')[0]
+        self.wait_rest(start['id'], 'COMPLETED')
+        self.wait_until(lambda: self.device(healed)['power_state'] ==
+                        'running', 'the device to run again')
+        self.wait_until(lambda: any(
+            a['event_type'] == 'device.stopped' and
+            a['resource_id'] == reported for a in self.alarms()),
+            'the device.stopped alarm')
+        self.assertEqual('ACTIVE', self.device(reported)['status'])
