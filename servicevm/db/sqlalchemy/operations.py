@@ -421,26 +421,25 @@ class OperationQueries:
             return du.paginate(query, models.Event, limit, marker, 'id',
                                sort_dir, 'alarm')
 
+    @staticmethod
+    def _alarm(session, context, alarm_id):
+        row = du.scope(session.query(models.Event), models.Event,
+                       context, listing=False).filter(
+            models.Event.id == alarm_id,
+            models.Event.result == 'alarm').first()
+        if row is None:
+            raise exceptions.AlarmNotFound(id=alarm_id)
+        return row
+
     def alarm_get(self, context, alarm_id):
         with ef.reader.using(context) as session:
-            row = du.scope(session.query(models.Event), models.Event,
-                           context, listing=False).filter(
-                models.Event.id == alarm_id,
-                models.Event.result == 'alarm').first()
-            if row is None:
-                raise exceptions.AlarmNotFound(id=alarm_id)
-            return row
+            return self._alarm(session, context, alarm_id)
 
     def alarm_acknowledge(self, context, alarm_id):
         """Mark an alarm acknowledged by the caller (once: 409 after)."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
-            row = du.scope(session.query(models.Event), models.Event,
-                           context, listing=False).filter(
-                models.Event.id == alarm_id,
-                models.Event.result == 'alarm').first()
-            if row is None:
-                raise exceptions.AlarmNotFound(id=alarm_id)
+            row = self._alarm(session, context, alarm_id)
             changed = session.query(models.Event).filter(
                 models.Event.id == alarm_id,
                 models.Event.acknowledged_at.is_(None)).update(

@@ -46,6 +46,19 @@ class OperationTestCase(base.APIBehaviourTestCase):
         if self.autostart:
             self.start_conductor_now()
 
+    def record_notifications(self):
+        """Notifications on, recorded by oslo.messaging's ``test``
+        driver (``_impl_test.NOTIFICATIONS``); before the conductor
+        starts."""
+        from oslo_messaging.notify import _impl_test
+
+        from servicevm.common import notify
+        self.config(driver=['test'], group='oslo_messaging_notifications')
+        notify.reset()
+        self.addCleanup(notify.reset)
+        _impl_test.reset()
+        self.addCleanup(_impl_test.reset)
+
     def start_conductor_now(self):
         server = conductor_cmd.start_conductor(CONF)
         self.addCleanup(conductor_cmd.stop_conductor, server)

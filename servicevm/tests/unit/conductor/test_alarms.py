@@ -4,7 +4,6 @@ the project's members, and sent as notifications."""
 
 from oslo_messaging.notify import _impl_test
 
-from servicevm.common import notify
 from servicevm.tests import base
 from servicevm.tests.unit.conductor import base as op_base
 
@@ -18,10 +17,7 @@ class TestAlarms(op_base.OperationTestCase):
 
     def setUp(self):
         super().setUp()
-        self.config(driver=['test'], group='oslo_messaging_notifications')
-        notify.reset()
-        self.addCleanup(notify.reset)
-        _impl_test.reset()
+        self.record_notifications()
         self.start_conductor_now()
 
     def failed_delete(self):

@@ -10,7 +10,6 @@ import time
 from oslo_messaging.notify import _impl_test
 
 from servicevm.common import context as svm_context
-from servicevm.common import notify
 from servicevm.db import api as db_api
 from servicevm.tests import base
 from servicevm.tests.unit.conductor import base as op_base
@@ -26,10 +25,7 @@ class TestHealthWatch(op_base.OperationTestCase):
     def setUp(self):
         super().setUp()
         self.config(sync_interval=INTERVAL, group='conductor')
-        self.config(driver=['test'], group='oslo_messaging_notifications')
-        notify.reset()
-        self.addCleanup(notify.reset)
-        _impl_test.reset()
+        self.record_notifications()
         self.server = self.start_conductor_now()
         self.watch = self.server.manager.health
 

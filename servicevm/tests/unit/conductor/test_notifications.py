@@ -19,11 +19,7 @@ class NotificationTestCase(op_base.OperationTestCase):
 
     def setUp(self):
         super().setUp()
-        self.config(driver=['test'], group='oslo_messaging_notifications')
-        notify.reset()
-        self.addCleanup(notify.reset)
-        _impl_test.reset()
-        self.addCleanup(_impl_test.reset)
+        self.record_notifications()
         self.start_conductor_now()
 
     def sent(self):
