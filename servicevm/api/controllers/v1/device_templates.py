@@ -90,7 +90,7 @@ class DeviceTemplatesController(utils.RestController):
     def put(self, template_id):
         return self._update(template_id)
 
-    @pecan.expose()  # 204: no body (the json renderer would say null)
+    @pecan.expose('json')
     def delete(self, template_id):
         ctx = utils.context()
         template = self.dbapi.template_get(ctx, template_id)
@@ -98,6 +98,9 @@ class DeviceTemplatesController(utils.RestController):
                          {'project_id': template.project_id})
         self.dbapi.template_destroy(ctx, template_id)
         pecan.response.status = 204
+        # No body (the json renderer would say null); exposed as json so
+        # that "Accept: application/json" is not a 406.
+        return pecan.response
 
 
 def _check_scripts(values):

@@ -294,6 +294,17 @@ class TestDevices(ResourceTestCase):
         self.delete(url, status=202)
         self.assertIsNone(self.wait_for_device(device['id'], None))
 
+    def test_delete_with_accept_json(self):
+        # A 204 answers a client that accepts JSON (no 406).
+        template = self.create_template()
+        service = self.create_service()
+        for url in ('%s/%s' % (T, template['id']),
+                    '%s/%s' % (S, service['id'])):
+            response = self.app.delete(url, headers=dict(
+                base.headers(base.MEMBER), Accept='application/json'),
+                status=204)
+            self.assertEqual(b'', response.body)
+
     def test_delete_template_after_its_devices(self):
         template = self.create_template()
         device = self.create_device(template['id'])

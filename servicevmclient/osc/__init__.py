@@ -1,0 +1,1 @@
+"""The ``openstack servicevm ...`` commands (an OpenStackClient plugin)."""

@@ -1,0 +1,1 @@
+"""Commands of the servicevm API v1."""
