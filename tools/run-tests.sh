@@ -208,6 +208,18 @@ use_or_start() {
     start_server "${script}" "$@" || fatal "could not start ${what}"
 }
 
+# ping, for the tests of the liveness monitor (Debian: iputils-ping).
+if ! command -v ping >/dev/null; then
+    phase "install ping"
+    [[ "$(id -u)" == 0 ]] || fatal "ping is missing and we are not root: apt-get install iputils-ping"
+    export DEBIAN_FRONTEND=noninteractive
+    apt_ping() {
+        timeout 1200 apt-get install -y -qq -o DPkg::Lock::Timeout=300 iputils-ping >/dev/null
+    }
+    apt_ping || { timeout 600 apt-get update -qq && apt_ping; } \
+        || fatal "apt-get install iputils-ping failed"
+fi
+
 use_or_start STARTED_PG postgresql postgres.sh SERVICEVM_PG_PORT
 use_or_start STARTED_RABBIT rabbitmq rabbitmq.sh SERVICEVM_RABBIT_PORT \
     SERVICEVM_RABBIT_DIST_PORT SERVICEVM_EPMD_PORT

@@ -52,6 +52,26 @@ class _Snapshot:
         for device_id, project_id, state in snap['power']:
             power.add_metric([device_id, project_id, state], 1)
         yield power
+        usage = core.GaugeMetricFamily(
+            'servicevm_device_usage',
+            'Each device\'s usage counters at its last poll, as its VIM '
+            'reports them (CPU, memory, network and disk).',
+            labels=['device_id', 'project_id', 'counter'])
+        for device_id, project_id, counters in snap.get('usage', ()):
+            for name, value in sorted((counters or {}).items()):
+                if isinstance(value, (int, float)) and not isinstance(
+                        value, bool):
+                    usage.add_metric([device_id, project_id, name], value)
+        yield usage
+        calls = core.CounterMetricFamily(
+            'servicevm_vim_calls',
+            'VIM calls each conductor made since it started, by driver, '
+            'call and result (ok or error).',
+            labels=['host', 'driver', 'call', 'result'])
+        for host, counts in snap.get('vim_calls', ()):
+            for driver, call, result, count in counts or ():
+                calls.add_metric([host, driver, call, result], count)
+        yield calls
 
 
 def render(snapshot):

@@ -70,6 +70,27 @@ lifecycle_events = {
     'additionalProperties': False,
 }
 
+HEALTH_POLICIES = ('alarm-only', 'respawn', 'heal')
+monitor = {
+    'type': 'object',
+    'properties': {
+        'type': {'enum': ['ping', 'ssh', 'netconf']},
+        'interval': {'type': 'number', 'minimum': 1, 'maximum': 86400},
+        'timeout': {'type': 'number', 'minimum': 0.1, 'maximum': 600},
+        'failures': {'type': 'integer', 'minimum': 1, 'maximum': 100},
+        'command': {'type': 'string', 'minLength': 1, 'maxLength': 4096},
+        'filter': {'type': 'string', 'minLength': 1, 'maxLength': 65536},
+        'configured': {'type': 'string', 'minLength': 1,
+                       'maxLength': 65536},
+    },
+    'required': ['type'],
+    'additionalProperties': False,
+}
+# A template's attributes; those the health watch reads are checked.
+template_attributes = dict(kv_mapping, properties={
+    'health_policy': {'enum': list(HEALTH_POLICIES)},
+    'monitor': monitor})
+
 template_create = {
     'type': 'object',
     'properties': {
@@ -82,7 +103,7 @@ template_create = {
                 'tenant_id': project_id,
                 'device_driver': driver_name,
                 'mgmt_driver': driver_name,
-                'attributes': kv_mapping,
+                'attributes': template_attributes,
                 'lifecycle_events': lifecycle_events,
                 'service_types': {
                     'type': 'array', 'maxItems': 32, 'uniqueItems': True,

@@ -388,7 +388,9 @@ class OperationRunner:
         if row.attempts == 1 and not row.resumed:
             work.first_tries.add(row.name)
         try:
-            if row.resumed and step.check(ctx, work):
+            if step.respawn_only and plan_steps.healed_by_reboot(work):
+                output = 'skipped: the reboot healed the device'
+            elif row.resumed and step.check(ctx, work):
                 output = 'already done (found on resuming)'
             else:
                 step.precondition(ctx, work)

@@ -10,18 +10,23 @@ many devices). A device whose VM is gone or in error becomes DEAD with
 the reason, an event (result ``error``) and a ``servicevm.device.dead``
 notification; the others get their power state, usage counters and
 ``last_seen``. Devices an operation holds are left to it. A dead device
-is then respawned or only reported, as its template's ``health_policy``
-says, unless too many died at once (the brake).
+is then healed or only reported, as its template's ``health_policy``
+says, unless too many died at once (the brake). Devices whose template
+has a ``monitor`` are also probed through the management plane (see
+``monitor``); those the probes find dead are reacted to at the next pass.
 """
 
 import collections
 import threading
+import time
 
 from oslo_log import log as logging
 
 from servicevm.common import context as svm_context
 from servicevm.common import notify
+from servicevm.conductor import monitor as svm_monitor
 from servicevm.drivers import loader
+from servicevm.drivers.device import base as driver_base
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ class HealthWatch:
         #: Passes made, and polls sent per driver (tests, metrics).
         self.passes = 0
         self.polls = collections.Counter()
+        self.monitor = svm_monitor.Monitor(conf, self)
 
     def start(self):
         if not self.conf.conductor.sync_interval:
@@ -50,6 +56,7 @@ class HealthWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+            self.monitor.stop()
             try:
                 self.dbapi.conductor_gone(svm_context.get_admin_context(),
                                           self.runner.host)
@@ -59,22 +66,33 @@ class HealthWatch:
 
     def _loop(self):
         ctx = svm_context.get_admin_context()
+        next_pass = 0.0
         while not self._stop.is_set():
+            if time.monotonic() >= next_pass:
+                try:
+                    self.sync(ctx)
+                except Exception:
+                    # The database or a VIM may be down for a while.
+                    LOG.exception('Health watch pass failed')
+                next_pass = (time.monotonic() +
+                             self.conf.conductor.sync_interval)
             try:
-                self.sync(ctx)
+                self.monitor.tick()
             except Exception:
-                # The database or a VIM may be down for a while.
-                LOG.exception('Health watch pass failed')
-            self._stop.wait(self.conf.conductor.sync_interval)
+                LOG.exception('Liveness monitor tick failed')
+            self._stop.wait(max(0.0, min(
+                0.5, next_pass - time.monotonic())))
 
     def sync(self, ctx):
         """One pass: poll the devices this conductor watches, then react
         to those found dead."""
         hosts = self.dbapi.conductor_alive(
-            ctx, self.runner.host, self.conf.conductor.takeover_time)
+            ctx, self.runner.host, self.conf.conductor.takeover_time,
+            vim_calls=driver_base.vim_calls())
         by_driver = collections.defaultdict(list)
-        dead, watched = [], 0
+        dead, watched = self.monitor.take_dead(), 0
         self._seen, self._changes, self._stopped = [], {}, []
+        self._active = []
         for device in self.dbapi.devices_to_watch(ctx, self.runner.host,
                                                   hosts):
             template = self.runner._template(
@@ -99,6 +117,7 @@ class HealthWatch:
                     dead.append(device)
         if self._seen:
             self.dbapi.devices_seen(ctx, self._seen, self._changes)
+        self.monitor.update(self._active)
         if dead:
             self._react(ctx, dead, watched)
         for device in self._stopped:
@@ -109,7 +128,8 @@ class HealthWatch:
         """Each dead device's template says what to do
         (``attributes.health_policy``): ``respawn`` (a heal operation
         makes it a new VM, runs its scripts and applies its services
-        again) or ``alarm-only`` (the default). Too many at once trip the
+        again), ``heal`` (the same, unless a reboot tried first brings it
+        back) or ``alarm-only`` (the default). Too many at once trip the
         brake: an alarm, and nothing healed."""
         options = self.conf.conductor
         if (len(dead) >= options.health_brake_min and
@@ -124,7 +144,7 @@ class HealthWatch:
             return
         for device in dead:
             policy = self._policy(device)
-            if policy != 'respawn':
+            if policy not in ('respawn', 'heal'):
                 self.runner.raise_alarm(
                     ctx, _Brake(device['id'], device), 'device.dead',
                     'device %s is DEAD (%s); its template\'s health_policy '
@@ -142,8 +162,9 @@ class HealthWatch:
                 # Taken by another request meanwhile.
                 LOG.info('Device %s not respawned: %s', device['id'], e)
                 continue
-            LOG.warning('Respawning dead device %s (operation %s)',
-                        device['id'], operation.id)
+            LOG.warning('Healing dead device %s by %s (operation %s)',
+                        device['id'], 'a reboot, else a respawn'
+                        if policy == 'heal' else 'a respawn', operation.id)
             self.runner.rpcapi.run_operation(ctx, operation.id)
 
     def _policy(self, device):
@@ -151,12 +172,12 @@ class HealthWatch:
         return attrs.get('health_policy') or 'alarm-only'
 
     def _restart(self, ctx, device):
-        """A VM stopped behind servicevm's back: with a ``respawn``
-        policy, a ``start`` action (its START scripts run, its services'
-        configuration is applied again); otherwise an alarm."""
+        """A VM stopped behind servicevm's back: with a ``respawn`` or
+        ``heal`` policy, a ``start`` action (its START scripts run, its
+        services' configuration is applied again); otherwise an alarm."""
         driver = loader.get_device_driver(
             self.conf, device['template']['device_driver'])
-        if (self._policy(device) != 'respawn' or
+        if (self._policy(device) not in ('respawn', 'heal') or
                 'start' not in driver.supported_actions):
             self.runner.raise_alarm(
                 ctx, _Brake(device['id'], device), 'device.stopped',
@@ -176,25 +197,67 @@ class HealthWatch:
                     '(operation %s)', device['id'], operation.id)
         self.runner.rpcapi.run_operation(ctx, operation.id)
 
+    def _event(self, device, event_type, result, message):
+        return {'resource_type': 'device', 'resource_id': device['id'],
+                'project_id': device['project_id'],
+                'event_type': event_type, 'result': result,
+                'message': message,
+                'details': {'conductor': self.runner.host}}
+
+    def event(self, ctx, device, event_type, result, message):
+        """Record an event of ``device`` (a monitor's result)."""
+        self.dbapi.event_create(ctx, **self._event(device, event_type,
+                                                   result, message))
+
+    def mark_dead(self, ctx, device, reason):
+        """An idle ACTIVE device is DEAD for ``reason``: its status, an
+        event and a notification; False when an operation took it
+        meanwhile."""
+        event = self._event(device, 'device.dead', 'error', reason)
+        if not self.dbapi.device_dead(ctx, device['id'], reason, event):
+            return False
+        LOG.warning('Device %s is DEAD: %s', device['id'], reason)
+        device.update(status='DEAD', status_reason=reason)
+        notify.notify(self.conf, ctx, self.runner.publisher,
+                      'device.dead', 'device', device, error=True)
+        return True
+
+    def reinitialised(self, ctx, device, message):
+        """A device answers but lost its configuration: the
+        configuration of its service instances is applied again (a
+        configure operation, as the reconfigure action makes)."""
+        services = device.get('services') or []
+        LOG.warning('Device %s was re-initialised: %s', device['id'],
+                    message)
+        self.event(ctx, device, 'device.reinitialised', 'error', message + (
+            '; applying the configuration of its %d service instance(s) '
+            'again' % len(services) if services else
+            '; it hosts no service instance, so there is nothing to apply '
+            'again'))
+        if not services:
+            return None
+        try:
+            _, operation, _ = self.dbapi.device_start_operation(
+                ctx, device['id'], 'configure',
+                params={'services': services, 'change': 'reapply'})
+        except Exception as e:
+            LOG.info('Device %s not reconfigured: %s', device['id'], e)
+            return None
+        self.runner.rpcapi.run_operation(ctx, operation.id)
+        return operation.id
+
     def _record(self, ctx, device, result):
         if result.state in ('gone', 'error'):
             reason = ('the VM is gone from the VIM' if result.state == 'gone'
                       else 'the VIM reports the VM in error: %s'
                       % (result.error or 'no reason'))
-            event = {'resource_type': 'device', 'resource_id': device['id'],
-                     'project_id': device['project_id'],
-                     'event_type': 'device.dead', 'result': 'error',
-                     'message': reason,
-                     'details': {'conductor': self.runner.host}}
-            if self.dbapi.device_dead(ctx, device['id'], reason, event):
-                LOG.warning('Device %s is DEAD: %s', device['id'], reason)
-                device.update(status='DEAD', status_reason=reason)
-                notify.notify(self.conf, ctx, self.runner.publisher,
-                              'device.dead', 'device', device, error=True)
-                return True
-            return False
+            return self.mark_dead(ctx, device, reason)
         if result.deleting:
             return False
+        if result.state == 'active':
+            if result.mgmt_address and not device.get('mgmt_address'):
+                device['mgmt_address'] = result.mgmt_address
+            self._active.append(device)
         if (result.state == 'stopped' and
                 device.get('power_state') == 'running'):
             # Stopped behind servicevm's back (a shutdown action records

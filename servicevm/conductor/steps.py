@@ -8,12 +8,12 @@ it depends on. Steps never touch the database directly: they read and
 write through the ``Work`` of their operation.
 """
 
-import json
-import re
 import time
 
 from servicevm.common import exceptions
 from servicevm.common import secrets
+from servicevm.conductor import monitor
+from servicevm.conductor import scriptenv
 from servicevm.drivers.device.base import ACTIONS
 
 
@@ -22,6 +22,8 @@ class Step:
     depends_on = ()
     #: False when the step's effect cannot be undone (a deleted VM).
     reversible = True
+    #: A step of the respawn, skipped in a heal that a reboot did.
+    respawn_only = False
 
     def precondition(self, ctx, work):
         """Raise StepError when the step cannot run now."""
@@ -66,6 +68,7 @@ def wait_for(ctx, work, done, what):
 
 class CreateVM(Step):
     name = 'create_vm'
+    respawn_only = True
 
     def run(self, ctx, work):
         instance_id = work.call('create', ctx, work.device,
@@ -90,6 +93,7 @@ class CreateVM(Step):
 
 class WaitActive(Step):
     name = 'wait_active'
+    respawn_only = True
     depends_on = ('create_vm',)
 
     def run(self, ctx, work):
@@ -140,6 +144,7 @@ class UpdateVM(Step):
 
 class DeleteVM(Step):
     name = 'delete_vm'
+    respawn_only = True
     reversible = False
 
     def run(self, ctx, work):
@@ -158,6 +163,7 @@ class DeleteVM(Step):
 
 class WaitGone(Step):
     name = 'wait_gone'
+    respawn_only = True
     depends_on = ('delete_vm',)
 
     def run(self, ctx, work):
@@ -253,6 +259,71 @@ class WaitAction(Step):
         return work.final_values is not None
 
 
+def healed_by_reboot(work):
+    return (work.operation.kind == 'heal' and
+            (work.operation.params or {}).get('healed_by') == 'reboot')
+
+
+class RebootVM(Step):
+    """A heal's first try: a hard reboot (the driver's reset, else its
+    reboot). The device is healed if its VM is active again, and answers
+    its liveness monitor, within [conductor] heal_reboot_timeout; then
+    the respawn steps are skipped. Otherwise it is respawned: this step
+    never fails."""
+    name = 'reboot_vm'
+
+    def run(self, ctx, work):
+        why = self._reboot(ctx, work)
+        work.reboot_tried = True
+        if why:
+            return 'the reboot did not heal the device (%s): respawning ' \
+                'it' % why
+        params = dict(work.operation.params or {}, healed_by='reboot')
+        work.runner.dbapi.operation_update(work.ctx, work.operation.id,
+                                           {'params': params})
+        work.operation.params = params
+        return 'the reboot healed the device: no respawn'
+
+    def _reboot(self, ctx, work):
+        actions = work.driver.supported_actions
+        action = ('reset' if 'reset' in actions else
+                  'reboot' if 'reboot' in actions else None)
+        if action is None or not work.device.get('instance_id'):
+            return 'no VM to reboot, or its driver cannot reboot'
+        if work.poll(ctx).state == 'gone':
+            return 'the VM is gone'
+        try:
+            work.call('action', ctx, work.device, action, {})
+        except exceptions.Interrupted:
+            raise
+        except Exception as e:
+            return 'the %s failed: %s' % (action, e)
+        spec = monitor.spec_of(work.template)
+        deadline = time.monotonic() + work.conf.conductor.heal_reboot_timeout
+        detail = None
+        while True:
+            result = work.poll(ctx)
+            if result.state == 'active':
+                device = dict(work.device, mgmt_address=result.mgmt_address
+                              or work.device.get('mgmt_address'))
+                alive, _, detail = (monitor.probe(work.conf, device, spec)
+                                    if spec else (True, None, None))
+                if alive:
+                    WaitActive._found(work, result)
+                    return None
+            elif result.state in ('gone', 'error'):
+                return 'the VM is %s: %s' % (result.state, result.error)
+            if time.monotonic() > deadline:
+                return 'not back within %d s: VM %s%s' % (
+                    work.conf.conductor.heal_reboot_timeout, result.state,
+                    '; ' + detail if detail else '')
+            work.driver.sleep(ctx, work.conf.conductor.poll_interval)
+
+    def check(self, ctx, work):
+        return getattr(work, 'reboot_tried', False) or \
+            healed_by_reboot(work)
+
+
 class RanThisRun(Step):
     """A step whose effect cannot be seen from here: done when this run
     did it (a resumed one runs again, so it must be harmless to repeat)."""
@@ -321,7 +392,9 @@ class RunScript(RanThisRun):
 
     def run(self, ctx, work):
         device = work.device
-        skip = scale_skips(ctx, work, self.event)
+        skip = scale_skips(ctx, work, self.event) or (
+            'the reboot healed the device' if self.event == 'INSTANTIATE'
+            and healed_by_reboot(work) else None)
         if skip:
             self.done(work)
             return 'skipped: ' + skip
@@ -336,7 +409,8 @@ class RunScript(RanThisRun):
                                        self.event, self.script_name))
         script = self._script(work)
         code, out, err = work.mgmt().run_script(
-            ctx, device, script, script_env(work, self.event, ctx))
+            ctx, device, script, scriptenv.script_env(work, self.event,
+                                                      ctx))
         summary = 'exit %s; stdout: %s; stderr: %s' % (
             code, _tail(out), _tail(err))
         if code != 0:
@@ -393,81 +467,6 @@ def script_step(event, script_name):
     return 'script.%s.%s' % (event, script_name)
 
 
-def env_name(key):
-    """An environment variable name from any key: upper case, letters,
-    digits and underscores only."""
-    name = re.sub(r'[^A-Z0-9_]', '_', str(key).upper())
-    return '_' + name if not name or name[0].isdigit() else name
-
-
-def script_env(work, event, ctx=None):
-    """What a script gets: the device's facts, then the template's and
-    the request's ``configurations`` as SVM_CONF_<NAME> (values that are
-    not strings as JSON), each network's addresses as SVM_NET_<NAME>_IP(S)
-    (with ``ctx``: one poll of the VIM per run). Values reach the script
-    as its environment, never on a command line."""
-    device = work.device
-    env = {'SVM_EVENT': event, 'SVM_DEVICE_ID': device['id'],
-           'SVM_DEVICE_NAME': device.get('name') or '',
-           'SVM_HOSTNAME': re.sub(r'[^A-Za-z0-9-]', '-',
-                                  device.get('name') or device['id'])[:63],
-           'SVM_PROJECT_ID': device.get('project_id') or '',
-           'SVM_OPERATION_ID': work.operation.id,
-           'SVM_MGMT_ADDRESS': device.get('mgmt_address') or '',
-           'SVM_INSTANCE_ID': device.get('instance_id') or ''}
-    configurations = {}
-    for source in ((work.template.get('attributes') or {}),
-                   (device.get('kwargs') or {})):
-        values = source.get('configurations')
-        if isinstance(values, dict):
-            configurations.update(values)
-    for key, value in configurations.items():
-        env['SVM_CONF_' + env_name(key)] = _env_value(value)
-    if ctx is not None:
-        # Each network's addresses: SVM_NET_<NAME>_IP (the first) and
-        # SVM_NET_<NAME>_IPS (all, space-separated).
-        for network, ips in sorted(work.addresses(ctx).items()):
-            ips = [str(ip) for ip in ips or () if ip]
-            if ips:
-                env['SVM_NET_%s_IP' % env_name(network)] = ips[0]
-                env['SVM_NET_%s_IPS' % env_name(network)] = ' '.join(ips)
-    if event == 'CONFIGURE':
-        env.update(services_env(work))
-    if event in ('SCALE_IN', 'SCALE_OUT'):
-        params = work.operation.params or {}
-        env['SVM_SCALE_COUNT'] = str((params.get('params') or {}).get(
-            'count'))
-        if params.get('members_before') is not None:
-            env['SVM_SCALE_FROM'] = str(params['members_before'])
-    return env
-
-
-def _env_value(value):
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def services_env(work):
-    """What CONFIGURE scripts learn of the service instances: the
-    change (bind or unbind) and the services it is about, every service
-    the device hosts once it is done (SVM_SERVICES, JSON), and, when one
-    service changes, its id, name, type and kwargs (SVM_SERVICE_CONF_*)."""
-    changing = work.changing_services()
-    hosted = [{key: s.get(key) for key in (
-        'id', 'name', 'service_type', 'kwargs', 'service_contexts')}
-        for s in work.hosted_services()]
-    env = {'SVM_SERVICE_CHANGE': work.service_change(),
-           'SVM_SERVICE_IDS': ' '.join(s['id'] for s in changing),
-           'SVM_SERVICES': json.dumps(hosted, sort_keys=True)}
-    if len(changing) == 1:
-        service = changing[0]
-        env.update(SVM_SERVICE_ID=service['id'],
-                   SVM_SERVICE_NAME=service.get('name') or '',
-                   SVM_SERVICE_TYPE=service['service_type'])
-        for key, value in (service.get('kwargs') or {}).items():
-            env['SVM_SERVICE_CONF_' + env_name(key)] = _env_value(value)
-    return env
-
-
 # Each plan: its steps in order, and the lifecycle events whose scripts
 # (the template's) run at that point.
 PLANS = {
@@ -488,6 +487,7 @@ ACTION_PLANS = {'shutdown': ('STOP', RunAction(), WaitAction()),
                           'SCALE_OUT')}
 STEPS = {s.name: s for plan in PLANS.values() for s in plan
          if isinstance(s, Step)}
+STEPS[RebootVM.name] = RebootVM()
 
 
 def plan_for(operation, template=None):
@@ -499,6 +499,8 @@ def plan_for(operation, template=None):
     sequence = PLANS[(operation.resource_type, operation.kind)]
     if operation.kind == 'action':
         sequence = ACTION_PLANS.get(params.get('action'), sequence)
+    if operation.kind == 'heal' and params.get('policy') == 'heal':
+        sequence = (RebootVM(),) + sequence
     if operation.kind in ('create', 'action', 'heal') and params.get(
             'services'):
         # A device made for a service, or restarted with services bound:

@@ -37,6 +37,14 @@ opts = [
     cfg.IntOpt('health_brake_min', default=3, min=1,
                help='Fewest dead devices in one pass that can trip the '
                     'brake (see health_brake_ratio).'),
+    cfg.IntOpt('heal_reboot_timeout', default=300, min=1,
+               help='Seconds the reboot that a heal policy tries first has '
+                    'to bring a dead device back (its VM active and, '
+                    'with a liveness monitor, answering it) before the '
+                    'device is respawned instead.'),
+    cfg.IntOpt('monitor_workers', default=16, min=1,
+               help='Liveness probes (ping, ssh, NETCONF) a conductor '
+                    'runs at once for the devices it watches.'),
     cfg.IntOpt('takeover_time', default=60, min=3,
                help='Seconds within which another conductor (or this one, '
                     'restarted) takes over the operations of a conductor '

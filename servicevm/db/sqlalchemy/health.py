@@ -26,16 +26,20 @@ def owner_index(device_id, count):
 
 class HealthQueries:
 
-    def conductor_alive(self, context, host, dead_after):
-        """Record that ``host`` is alive; returns the live hosts, sorted
-        (seen within ``dead_after`` seconds)."""
+    def conductor_alive(self, context, host, dead_after, vim_calls=None):
+        """Record that ``host`` is alive (and the VIM calls it made so
+        far); returns the live hosts, sorted (seen within ``dead_after``
+        seconds)."""
         now = timeutils.utcnow()
         with ef.writer.using(context) as session:
             row = session.get(models.Conductor, host)
             if row is None:
-                session.add(models.Conductor(host=host, seen_at=now))
+                session.add(models.Conductor(host=host, seen_at=now,
+                                             vim_calls=vim_calls))
             else:
                 row.seen_at = now
+                if vim_calls is not None and vim_calls != row.vim_calls:
+                    row.vim_calls = vim_calls
             session.flush()
             since = now - datetime.timedelta(seconds=dead_after)
             return sorted(r[0] for r in session.query(
@@ -100,6 +104,13 @@ class HealthQueries:
                     Device.id == device_id, Device.status == states.ACTIVE,
                     Device.operation_id.is_(None)).update(
                     values, synchronize_session=False)
+
+    def device_monitor(self, context, device_id, values):
+        """Keep the liveness monitor's last result on the device."""
+        with ef.writer.using(context) as session:
+            session.query(models.Device).filter(
+                models.Device.id == device_id).update(
+                {'monitor': values}, synchronize_session=False)
 
     def device_dead(self, context, device_id, reason, event):
         """An idle ACTIVE device whose VM is gone or in error is DEAD,

@@ -156,6 +156,9 @@ class Device(Base):
     # device, and its usage counters then.
     last_seen = sa.Column(sa.DateTime, nullable=True)
     usage = sa.Column(JSONEncoded, nullable=True)
+    # The liveness monitor's last result (state, failures, when, detail),
+    # written when it changes.
+    monitor = sa.Column(JSONEncoded, nullable=True)
     status = sa.Column(sa.String(32), nullable=False)
     status_reason = sa.Column(sa.Text, nullable=True)
     power_state = sa.Column(sa.String(32), nullable=False,
@@ -430,6 +433,9 @@ class Conductor(Base):
 
     host = sa.Column(sa.String(255), primary_key=True)
     seen_at = sa.Column(sa.DateTime, nullable=False)
+    # [[driver, call, result, count], ...]: the VIM calls it made since it
+    # started (a Prometheus counter per conductor).
+    vim_calls = sa.Column(JSONEncoded, nullable=True)
 
 
 class Event(Base):

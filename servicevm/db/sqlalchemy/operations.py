@@ -493,4 +493,13 @@ class OperationQueries:
                     models.Device.id, models.Device.project_id,
                     models.Device.power_state).order_by(
                     models.Device.id).all(),
+                'usage': session.query(
+                    models.Device.id, models.Device.project_id,
+                    models.Device.usage).filter(
+                    models.Device.usage.isnot(None)).order_by(
+                    models.Device.id).all(),
+                'vim_calls': session.query(
+                    models.Conductor.host, models.Conductor.vim_calls).filter(
+                    models.Conductor.vim_calls.isnot(None)).order_by(
+                    models.Conductor.host).all(),
             }

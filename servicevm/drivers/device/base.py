@@ -9,7 +9,10 @@ an earlier call made instead of making it twice.
 """
 
 import abc
+import collections
 import dataclasses
+import functools
+import threading
 import time
 
 from servicevm.common import exceptions
@@ -33,6 +36,42 @@ class PollResult:
     addresses: dict = dataclasses.field(default_factory=dict)
 
 
+# The VIM calls this process made: {(driver, call, 'ok' | 'error'): n}.
+# A conductor publishes them with its heartbeat row; /metrics shows them.
+_VIM_CALLS = collections.Counter()
+_VIM_CALLS_LOCK = threading.Lock()
+
+
+def count_vim_call(driver, call, ok):
+    with _VIM_CALLS_LOCK:
+        _VIM_CALLS[(driver, call, 'ok' if ok else 'error')] += 1
+
+
+def vim_calls():
+    """[[driver, call, result, count], ...] of this process, sorted."""
+    with _VIM_CALLS_LOCK:
+        return sorted([*key, count] for key, count in _VIM_CALLS.items())
+
+
+def counted(call):
+    """Count each call of the decorated driver method as a VIM call
+    (a driver whose VIM is not behind OpenStackDriver.vim_call)."""
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                result = method(self, *args, **kwargs)
+            except exceptions.Interrupted:
+                raise
+            except Exception:
+                count_vim_call(self.vim_name, call, False)
+                raise
+            count_vim_call(self.vim_name, call, True)
+            return result
+        return wrapper
+    return decorate
+
+
 # The optional actions a driver may support, and the state the device's
 # VM rests in once each is done (None: the VM's state does not change).
 ACTIONS = {
@@ -54,6 +93,8 @@ class DeviceDriver(metaclass=abc.ABCMeta):
     service_types...).
     """
 
+    #: The name its VIM calls are counted under.
+    vim_name = None
     #: Optional actions (keys of ACTIONS) this driver supports.
     supported_actions = frozenset()
     #: Required and optional parameters of each supported action:

@@ -21,8 +21,10 @@ limits the fault to the first N calls of that action for the device;
 VM stuck deleting: polls show it deleting). ``poll``
 faults apply while waiting for a device to become active or gone;
 ``{"poll": {"state": "error", "error": "..."}}`` reports the instance in
-error. A device's ``kwargs.addresses`` ({network: [address]}) are the
-addresses its polls report. ``scale`` ({"count": N}) makes the instance a
+error, as does an ``error`` message written in its file (a VM broken
+behind servicevm's back, until a reboot or start). A device's
+``kwargs.addresses`` ({network: [address]}) are the addresses its polls
+report. ``scale`` ({"count": N}) makes the instance a
 group of N members (``instance_ids`` in the polls' details).
 """
 
@@ -45,6 +47,7 @@ ACTIONS = ('create', 'delete', 'update', 'poll', 'reboot', 'shutdown',
 
 class FaultDeviceDriver(base.DeviceDriver):
 
+    vim_name = 'fault'
     supported_actions = frozenset(['reboot', 'shutdown', 'start', 'scale'])
     action_params = {'reboot': ({}, {'hard': bool}),
                      'scale': ({'count': int}, {})}
@@ -152,6 +155,7 @@ class FaultDeviceDriver(base.DeviceDriver):
 
     # ---- the contract --------------------------------------------------
 
+    @base.counted('create')
     def create(self, context, device, new=False):
         spec = self._inject(context, device, 'create')
         with self._locked():
@@ -168,6 +172,7 @@ class FaultDeviceDriver(base.DeviceDriver):
             self.sleep(context, float(spec['sleep_after']))
         return instance['instance_id']
 
+    @base.counted('poll')
     def poll(self, context, devices):
         result = {}
         for device in devices:
@@ -178,9 +183,10 @@ class FaultDeviceDriver(base.DeviceDriver):
             elif instance.get('deleting'):
                 result[device['id']] = base.PollResult(
                     state='building', deleting=True)
-            elif spec.get('state') == 'error':
+            elif spec.get('state') == 'error' or instance.get('error'):
                 result[device['id']] = base.PollResult(
-                    state='error', error=spec.get('error', 'fault'))
+                    state='error', error=instance.get('error') or spec.get(
+                        'error', 'fault'))
             else:
                 address = (device.get('kwargs') or {}).get('mgmt_address')
                 off = instance.get('power') == 'off'
@@ -196,6 +202,7 @@ class FaultDeviceDriver(base.DeviceDriver):
                         for n in range(instance.get('members', 1))]})
         return result
 
+    @base.counted('action')
     def action(self, context, device, action, params):
         self._inject(context, device, action)
         with self._locked():
@@ -209,10 +216,14 @@ class FaultDeviceDriver(base.DeviceDriver):
                 instance['members'] = int(params['count'])
             else:
                 instance['power'] = 'off' if action == 'shutdown' else 'on'
+                # A VM in error (``error`` in its file) is fixed by a
+                # restart.
+                instance.pop('error', None)
             self._write(device['id'], instance)
             self._journal(dict(instance, event=action))
         return '%s of %s done' % (action, instance['instance_id'])
 
+    @base.counted('delete')
     def delete(self, context, device):
         spec = self._inject(context, device, 'delete')
         with self._locked():
@@ -226,5 +237,6 @@ class FaultDeviceDriver(base.DeviceDriver):
             os.unlink(self._instance_path(device['id']))
             self._journal(dict(instance, event='delete'))
 
+    @base.counted('update')
     def update(self, context, device):
         self._inject(context, device, 'update')

@@ -123,10 +123,13 @@ class OpenStackDriver(base.DeviceDriver):
                       else contextlib.nullcontext()):
                     with self._lock:
                         self.calls[what] = self.calls.get(what, 0) + 1
-                    return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
+                base.count_vim_call(self.group, what, True)
+                return result
             except exceptions.ServiceVMException:
                 raise
             except Exception as e:
+                base.count_vim_call(self.group, what, False)
                 status = http_status(e)
                 transient = (status in RETRY_STATUSES or isinstance(
                     e, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout,

@@ -7,6 +7,8 @@ plain dicts and never touches the database.
 
 import abc
 
+from servicevm.common import exceptions
+
 
 class MgmtDriver(metaclass=abc.ABCMeta):
     """Base of every management driver (entry points
@@ -38,6 +40,15 @@ class MgmtDriver(metaclass=abc.ABCMeta):
         kept on the device record after each change; None when the
         driver cannot read it."""
         return None
+
+    def probe(self, context, device, monitor):
+        """A liveness monitor's probe (see servicevm.conductor.monitor):
+        return (alive, configured, detail), configured None unless
+        ``monitor`` has ``configured``; raise when the device cannot be
+        reached. ``context.interrupt`` is set at the probe's timeout."""
+        raise exceptions.DriverError(
+            driver=type(self).__name__, action='probe',
+            reason='this management driver has no liveness monitor')
 
     def close(self, context, device):
         """The operation of ``context`` is done with ``device``: let go

@@ -124,6 +124,32 @@ class NetconfMgmtDriver(ssh.SshMgmtDriver):
             action, m.get_config, source='running'))
         return reply.data_xml[:MAX_CONFIG]
 
+    def probe(self, context, device, monitor):
+        """A NETCONF ``get`` (``monitor['filter']``, a subtree filter, if
+        given) must be answered; ``monitor['configured']``, a subtree
+        filter of the running configuration, must then select
+        something while the device keeps its configuration."""
+        action = 'monitor device %s' % device.get('id')
+
+        def check(m):
+            kwargs = {}
+            if monitor.get('filter'):
+                kwargs['filter'] = ('subtree', monitor['filter'])
+            self._rpc(action, m.get, **kwargs)
+            if not monitor.get('configured'):
+                return True, None, 'NETCONF get answered'
+            reply = self._rpc(action, m.get_config, source='running',
+                              filter=('subtree', monitor['configured']))
+            if len(reply.data_ele):
+                return True, True, 'NETCONF get answered; the ' \
+                    'configuration is there'
+            return True, False, 'the running configuration has nothing ' \
+                'the configured filter selects'
+        try:
+            return self._netconf(context, device, action, check, retries=0)
+        except _Refused as e:
+            return False, None, 'NETCONF get refused: %s' % e
+
     def _config(self, context, device, config, name):
         snippet = (config or {}).get(name)
         if not snippet:

@@ -132,6 +132,28 @@ class SshMgmtDriver(ssh_pool.ConnectionPool, ssh_pins.HostKeyPins,
         return self._config(context, device, config, 'remove_script',
                             'remove_config')
 
+    def probe(self, context, device, monitor):
+        """``monitor['command']`` (default ``true``) must exit 0; then
+        ``monitor['configured']``, if given, exits 0 while the device
+        keeps its configuration."""
+        action = 'monitor device %s' % device.get('id')
+        code, _out, err = self._run(context, device,
+                                    monitor.get('command') or 'true', {},
+                                    action, retries=0)
+        if code != 0:
+            return False, None, 'the monitor command exited %s; stderr: %s' \
+                % (code, self._quote(err))
+        configured = None
+        if monitor.get('configured'):
+            code, _out, err = self._run(context, device,
+                                        monitor['configured'], {}, action,
+                                        retries=0)
+            configured = code == 0
+            if not configured:
+                return True, False, 'the configured check exited %s; ' \
+                    'stderr: %s' % (code, self._quote(err))
+        return True, configured, 'the monitor command exited 0'
+
     def close(self, context, device):
         """Close the connection kept for ``device`` in the operation of
         ``context`` (once its running calls end)."""

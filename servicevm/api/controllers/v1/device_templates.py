@@ -58,6 +58,12 @@ class DeviceTemplatesController(utils.RestController):
         loader.check_enabled(CONF, loader.MGMT_NAMESPACE,
                              values['mgmt_driver'],
                              'device_template.mgmt_driver')
+        monitor = (values.get('attributes') or {}).get('monitor') or {}
+        if monitor.get('type') in ('ssh', 'netconf'):
+            # Its probes go through that management driver.
+            loader.check_enabled(CONF, loader.MGMT_NAMESPACE,
+                                 monitor['type'],
+                                 'device_template.attributes.monitor.type')
         values['service_types'] = [
             t['service_type'] if isinstance(t, dict) else t
             for t in values.get('service_types') or ()]

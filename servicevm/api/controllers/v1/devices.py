@@ -85,7 +85,8 @@ class DeviceMetricsController(utils.RestController):
                             'status': device.status,
                             'power_state': device.power_state,
                             'last_seen': values['last_seen'],
-                            'usage': device.usage or {}}}
+                            'usage': device.usage or {},
+                            'monitor': device.monitor}}
 
 
 class DevicesController(utils.RestController):

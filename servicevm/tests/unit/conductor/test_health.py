@@ -174,3 +174,125 @@ class TestHealthPolicies(op_base.OperationTestCase):
             a['resource_id'] == reported for a in self.alarms()),
             'the device.stopped alarm')
         self.assertEqual('ACTIVE', self.device(reported)['status'])
+
+    def break_vm(self, device_id, message):
+        """The VIM shows the VM in error, until a reboot."""
+        path = os.path.join(self.state_dir, 'instances', device_id + '.json')
+        with open(path) as f:
+            instance = json.load(f)
+        instance['error'] = message
+        with open(path + '.tmp', 'w') as f:
+            json.dump(instance, f)
+        os.replace(path + '.tmp', path)
+
+    def heal_operation(self, device_id):
+        return self.wait_until(
+            lambda: [o for o in self.get(
+                '/v1/operations?all_projects=1&resource_id=%s' % device_id,
+                base.ADMIN).json['operations'] if o['kind'] == 'heal'],
+            'a heal operation')[0]
+
+    def test_heal_reboots_first(self):
+        device_id, op_id = self.start_create(
+            template_attrs={'health_policy': 'heal'})
+        self.wait_rest(op_id, 'COMPLETED')
+        old = self.device(device_id)['instance_id']
+        self.break_vm(device_id, 'kernel panic')
+        operation = self.wait_rest(self.heal_operation(device_id)['id'],
+                                   'COMPLETED')
+        steps = {s['name']: s for s in operation['steps']}
+        self.assertEqual(['reboot_vm', 'delete_vm', 'wait_gone', 'create_vm',
+                          'wait_active'],
+                         [s['name'] for s in operation['steps']])
+        self.assertIn('healed the device', steps['reboot_vm']['output'])
+        for name in ('delete_vm', 'create_vm'):
+            self.assertIn('skipped', steps[name]['output'])
+        device = self.device(device_id)
+        self.assertEqual(('ACTIVE', old), (device['status'],
+                                           device['instance_id']))
+        # Rebooted, not made again.
+        self.assertEqual([('create', device_id), ('reboot', device_id)],
+                         self.journal(device_id))
+        self.assertIn('device.dead', self.events(device_id))
+
+    def test_heal_respawns_when_the_reboot_fails(self):
+        device_id, op_id = self.start_create(
+            {'reboot': {'fail': 'the hypervisor is gone'}},
+            template_attrs={'health_policy': 'heal'})
+        self.wait_rest(op_id, 'COMPLETED')
+        old = self.device(device_id)['instance_id']
+        self.break_vm(device_id, 'disk lost')
+        operation = self.wait_rest(self.heal_operation(device_id)['id'],
+                                   'COMPLETED')
+        steps = {s['name']: s for s in operation['steps']}
+        self.assertIn('the hypervisor is gone', steps['reboot_vm']['output'])
+        self.assertIn('respawning', steps['reboot_vm']['output'])
+        device = self.device(device_id)
+        self.assertEqual('ACTIVE', device['status'])
+        self.assertNotEqual(old, device['instance_id'])
+        self.assertEqual([('create', device_id), ('delete', device_id),
+                          ('create', device_id)], self.journal(device_id))
+
+
+class TestMonitors(op_base.OperationTestCase):
+    """Liveness through the management plane, with the real ping."""
+
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        self.config(sync_interval=INTERVAL, group='conductor')
+        self.record_notifications()
+        self.server = self.start_conductor_now()
+
+    def all_events(self, device_id):
+        return self.get('%s/%s/events?limit=1000' % (D, device_id),
+                        base.ADMIN).json['events']
+
+    def test_ping_monitor(self):
+        monitor = {'type': 'ping', 'interval': 1, 'timeout': 1,
+                   'failures': 2}
+        up = self.make_device(template_attrs={'monitor': monitor},
+                              kwargs={'mgmt_address': '127.0.0.1'})
+        # 240.0.0.0/4 is reserved: nothing answers there.
+        down = self.make_device(template_attrs={'monitor': monitor},
+                                kwargs={'mgmt_address': '240.0.0.1'})
+        device = self.wait_until(
+            lambda: (self.device(down)['status'] == 'DEAD' and
+                     self.device(down)), 'the unreachable device to be DEAD',
+            timeout=30, interval=0.2)
+        self.assertIn('the ping monitor failed 2 times in a row',
+                      device['status_reason'])
+        failed = [e for e in self.all_events(down)
+                  if e['event_type'] == 'device.monitor.failed']
+        self.assertEqual(2, len(failed), failed)
+        self.assertIn('1 of 2 failures', failed[0]['message'])
+        self.assertIn('device.dead', self.events(down))
+        # The other answers: an event when it first did, none for each
+        # answer after.
+        metrics = self.get('%s/%s/metrics' % (D, up), base.MEMBER).json[
+            'metrics']
+        self.assertEqual(('ping', 'up', 0), (
+            metrics['monitor']['type'], metrics['monitor']['state'],
+            metrics['monitor']['failures']))
+        self.assertEqual(1, self.events(up).count('device.monitor.up'))
+        self.assertEqual('ACTIVE', self.device(up)['status'])
+        self.assertGreaterEqual(self.server.manager.health.monitor.probes, 4)
+
+    def test_the_template_monitor_is_checked(self):
+        for monitor, field in (
+                ({'type': 'icmp'}, 'monitor.type'),
+                ({'type': 'ping', 'interval': 0}, 'monitor.interval'),
+                ({'type': 'ssh', 'cmd': 'true'}, 'monitor.cmd'),
+                ({'type': 'ping', 'failures': 'many'}, 'monitor.failures')):
+            body = {'device_template': {'device_driver': 'fault',
+                                        'attributes': {'monitor': monitor}}}
+            response = self.post('/v1/device_templates', body, base.MEMBER)
+            self.assertError(response, 400,
+                             field='device_template.attributes.' + field)
+        body = {'device_template': {'device_driver': 'fault', 'attributes': {
+            'health_policy': 'respwan'}}}
+        response = self.post('/v1/device_templates', body, base.MEMBER)
+        self.assertError(response, 400,
+                         field='device_template.attributes.health_policy',
+                         contains='alarm-only, respawn, heal')

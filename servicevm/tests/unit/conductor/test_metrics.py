@@ -12,6 +12,8 @@ D = op_base.D
 
 class TestMetrics(op_base.OperationTestCase):
 
+    autostart = False
+
     def scrape(self):
         response = self.app.get('/metrics', status=200)
         self.assertTrue(response.content_type.startswith('text/plain'))
@@ -29,6 +31,9 @@ class TestMetrics(op_base.OperationTestCase):
 
     def test_metrics(self):
         self.config(metrics_enabled=True, group='api')
+        # The health watch publishes the VIM calls of its conductor.
+        self.config(sync_interval=0.1, group='conductor')
+        self.start_conductor_now()
         active = self.make_device()
         failed = self.make_device({'delete': {'fail': 'disk busy'}})
         response = self.delete('%s/%s' % (D, failed), base.MEMBER,
@@ -51,6 +56,18 @@ class TestMetrics(op_base.OperationTestCase):
             'servicevm_step_duration_seconds_count'][(('step', 'create_vm'),)])
         self.assertGreater(samples['servicevm_step_duration_seconds_sum'][
             (('step', 'create_vm'),)], 0)
+        self.assertEqual('counter', families['servicevm_vim_calls'].type)
+        failed_delete = (('call', 'delete'), ('driver', 'fault'),
+                         ('host', 'test-conductor'), ('result', 'error'))
+        calls = self.wait_until(
+            lambda: failed_delete in self.scrape()[0].get(
+                'servicevm_vim_calls_total', {}) and self.scrape()[0][
+                'servicevm_vim_calls_total'], 'VIM call counts',
+            interval=0.1)
+        self.assertGreaterEqual(calls[failed_delete], 1)
+        self.assertGreaterEqual(calls[(
+            ('call', 'create'), ('driver', 'fault'),
+            ('host', 'test-conductor'), ('result', 'ok'))], 2)
         power = samples['servicevm_device_power_state']
         self.assertEqual(1, power[(('device_id', active),
                                    ('power_state', 'running'),
