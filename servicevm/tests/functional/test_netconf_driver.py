@@ -268,3 +268,74 @@ class NetconfLifecycleTestCase(NetconfServerMixin,
         for name in ('probe', 'dmz'):
             driver.run_script(ctx, box, delete_rule(name + '-' + self.tag),
                               {})
+
+
+class NetconfMonitorTestCase(NetconfServerMixin, op_base.OperationTestCase):
+    """The NETCONF liveness monitor on the real netconfd: a get answered,
+    and a device whose running configuration lost the service's rule
+    (re-initialised) gets it back."""
+
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        self.config(enabled_mgmt_drivers=['noop', 'netconf'])
+        self.config(known_hosts_dir=self.useFixture(
+            fixtures.TempDir()).path, group='mgmt')
+        self.config(sync_interval=0.2, group='conductor')
+        loader._CACHE.clear()
+        self.start_conductor_now()
+
+    def test_reinitialised_device_gets_its_rule_back(self):
+        name = 'mon-' + self.tag
+        selector = ('<firewall xmlns="%s"><rule><name>%s</name></rule>'
+                    '</firewall>' % (NS, name))
+        template = self.create_template(
+            device_driver='noop', mgmt_driver='netconf',
+            service_types=['firewall'], attributes={
+                'mgmt_auth': self.auth(),
+                'monitor': {'type': 'netconf', 'interval': 1, 'timeout': 20,
+                            'failures': 3, 'configured': selector}})
+        response = self.post('/v1/service_instances', {'service_instance': {
+            'name': 'edge', 'service_type': 'firewall',
+            'template_id': template['id'],
+            'device_kwargs': {'mgmt_address': self.server.address},
+            'kwargs': {'config': {'config': rule(name, '22'),
+                                  'remove_config': delete_rule(name)}}}},
+            status=202)
+        service_id = response.json['service_instance']['id']
+        device_id = response.json['service_instance']['devices'][0]
+        self.wait_rest(response.json['operation_id'], 'COMPLETED', timeout=60)
+
+        def monitor_state():
+            return self.get('%s/%s/metrics' % (op_base.D, device_id)).json[
+                'metrics']['monitor'] or {}
+        self.wait_until(lambda: monitor_state().get('state') == 'up',
+                        'the monitor to find the device up', timeout=30,
+                        interval=0.2)
+
+        driver = netconf.NetconfMgmtDriver(CONF)
+        self.addCleanup(driver.close_all)
+        ctx = types.SimpleNamespace(operation_id='check', interrupt=None)
+        box = {'id': 'check-' + self.tag, 'kwargs': {},
+               'mgmt_address': self.server.address,
+               'template': {'attributes': {'mgmt_auth': self.auth()}}}
+        driver.run_script(ctx, box, delete_rule(name), {})
+        self.assertNotIn(name, driver.get_config(ctx, box))
+        self.wait_until(lambda: 'device.reinitialised' in self.events(
+            device_id), 'the device to be found re-initialised', timeout=30,
+            interval=0.2)
+        configure = self.wait_until(
+            lambda: [o for o in self.get(
+                '/v1/operations?resource_id=%s' % device_id).json[
+                'operations'] if o['kind'] == 'configure'],
+            'a configure operation', interval=0.2)[0]
+        self.wait_rest(configure['id'], 'COMPLETED', timeout=60)
+        self.assertIn(name, driver.get_config(ctx, box))
+        self.assertNotEqual('DEAD', self.device(device_id)['status'])
+
+        response = self.delete('/v1/service_instances/' + service_id,
+                               status=202)
+        self.wait_rest(response.json['operation_id'], 'COMPLETED',
+                       timeout=60)
+        self.assertNotIn(name, driver.get_config(ctx, box))

@@ -790,3 +790,80 @@ class SshLifecycleTestCase(SshServerMixin, op_base.OperationTestCase):
         self.assertEqual(['start', 'push allow 443', 'configure bind edge dmz',
                           'remove allow 443', 'configure unbind edge dmz',
                           'terminate'], out.splitlines())
+
+
+class SshMonitorTestCase(SshServerMixin, op_base.OperationTestCase):
+    """The ssh liveness monitor on the real sshd: a device that lost its
+    configuration (re-initialised) gets its service's configuration back;
+    a device whose monitor command fails is DEAD."""
+
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        self.config(enabled_mgmt_drivers=['noop', 'ssh'])
+        self.config(sync_interval=0.2, group='conductor')
+        loader._CACHE.clear()
+        self.start_conductor_now()
+
+    def test_reinitialised_then_dead(self):
+        mark = '/tmp/svm-monitor-%s' % uuid.uuid4().hex
+        self.addCleanup(lambda: self.run_script('rm -f %s*' % mark))
+        template = self.create_template(
+            device_driver='noop', mgmt_driver='ssh',
+            service_types=['firewall'],
+            attributes={
+                'mgmt_auth': {'username': self.sshd.user,
+                              'private_key': self.sshd.private_key},
+                'monitor': {'type': 'ssh', 'interval': 1, 'timeout': 10,
+                            'failures': 2,
+                            'command': 'test ! -e %s.down' % mark,
+                            'configured': 'test -e %s.conf' % mark}})
+        response = self.post('/v1/service_instances', {'service_instance': {
+            'name': 'edge', 'service_type': 'firewall',
+            'template_id': template['id'],
+            'device_kwargs': {'mgmt_address': '%s:%d' % (
+                self.sshd.host, self.sshd.port)},
+            'kwargs': {'config': {'script': 'echo on > %s.conf' % mark}}}},
+            status=202)
+        device_id = response.json['service_instance']['devices'][0]
+        self.wait_rest(response.json['operation_id'], 'COMPLETED', timeout=60)
+
+        def monitor_state():
+            return self.get('%s/%s/metrics' % (op_base.D, device_id)).json[
+                'metrics']['monitor'] or {}
+        self.wait_until(lambda: monitor_state().get('state') == 'up',
+                        'the monitor to find the device up', timeout=30,
+                        interval=0.2)
+
+        # Re-initialised: its configuration is gone.
+        self.assertEqual(0, self.run_script('rm %s.conf' % mark)[0])
+        self.wait_until(lambda: 'device.reinitialised' in self.events(
+            device_id), 'the device to be found re-initialised', timeout=30,
+            interval=0.2)
+        configure = self.wait_until(
+            lambda: [o for o in self.get(
+                '/v1/operations?resource_id=%s' % device_id).json[
+                'operations'] if o['kind'] == 'configure'],
+            'a configure operation', interval=0.2)[0]
+        self.wait_rest(configure['id'], 'COMPLETED', timeout=60)
+        self.assertEqual((0, 'on\n', ''),
+                         self.run_script('cat %s.conf' % mark))
+        self.wait_until(lambda: monitor_state().get('state') == 'up',
+                        'the monitor to find it configured', timeout=30,
+                        interval=0.2)
+
+        # Its service fails: DEAD after two failed probes.
+        self.assertEqual(0, self.run_script('touch %s.down' % mark)[0])
+
+        def shown():
+            # (self.device is the mixin's driver-side device.)
+            return self.get('%s/%s' % (op_base.D, device_id)).json['device']
+        device = self.wait_until(
+            lambda: shown()['status'] == 'DEAD' and shown(),
+            'the device to be DEAD', timeout=30, interval=0.2)
+        self.assertIn('the ssh monitor failed 2 times in a row',
+                      device['status_reason'])
+        self.assertIn('exited 1', device['status_reason'])
+        self.assertEqual(2, self.events(device_id).count(
+            'device.monitor.failed'))
