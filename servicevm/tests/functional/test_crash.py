@@ -262,6 +262,56 @@ class TestRestart(KillMixin, base.ServiceTestCase):
         self.assertLess(took, 2.5, 'resumed %.1fs after the restart' % took)
 
 
+class TestRespawnTakeover(FaultMixin, base.ServiceTestCase):
+    """A device whose VM vanished is respawned by the health watch; the
+    conductor running the respawn is killed (kill -9) while it makes the
+    new VM, and the other conductor finishes the respawn: one new VM, the
+    device ACTIVE again."""
+
+    CONFIG = {
+        'DEFAULT': FAULT_CONFIG['DEFAULT'],
+        'conductor': dict(FAULT_CONFIG['conductor'], sync_interval=0.5),
+    }
+
+    def test_conductor_killed_during_a_respawn(self):
+        template = self.fault_template({'create': {'sleep': 3}},
+                                       health_policy='respawn')
+        device = self.active_device(template['id'])
+        device_id = device['id']
+        os.unlink(os.path.join(self.fault_dir, 'instances',
+                               device_id + '.json'))
+
+        def heal():
+            return [o for o in self.operations(resource_id=device_id)
+                    if o['kind'] == 'heal']
+        operation_id = self.wait_until(heal, 'a heal operation',
+                                       timeout=20)[0]['id']
+        operation = self.wait_for_step(operation_id, 'create_vm')
+        victim = operation['lease_owner']
+        self.assertIn(victim, self.CONDUCTOR_HOSTS)
+        self.kill_conductor(victim)
+        self.addCleanup(self.start_conductor, victim)
+        (survivor,) = set(self.CONDUCTOR_HOSTS) - {victim}
+
+        operation = self.wait_for_operation(operation_id, 'COMPLETED',
+                                            timeout=TAKEOVER_TIME + 30)
+        self.assertEqual(2, self.step(operation, 'create_vm')['attempts'])
+        starts = [e['details']['conductor'] for e in self.events(device_id)
+                  if e['operation_id'] == operation_id and
+                  e['event_type'] == 'device.heal.create_vm.start']
+        self.assertEqual([victim, survivor], starts)
+        device = self.wait_for_device(device_id, 'ACTIVE')
+        self.assertNotEqual(device['instance_id'],
+                            self.vim_journal()[0]['instance_id'])
+        self.assertEqual(device['instance_id'],
+                         self.vim_instances()[device_id]['instance_id'])
+        # The first VM, then exactly one new one.
+        self.assertEqual(['create', 'create'], [
+            r['event'] for r in self.vim_journal()
+            if r['device_id'] == device_id])
+        self.assertEqual(1, len(heal()))
+
+
 # ------------------------------------------------------------ steering
 
 
