@@ -311,12 +311,14 @@ class RebootVM(Step):
                 if alive:
                     WaitActive._found(work, result)
                     return None
-            elif result.state in ('gone', 'error'):
-                return 'the VM is %s: %s' % (result.state, result.error)
+            elif result.state == 'gone':
+                return 'the VM is gone'
+            # (A VM in error stays so a while after its reboot starts.)
             if time.monotonic() > deadline:
                 return 'not back within %d s: VM %s%s' % (
                     work.conf.conductor.heal_reboot_timeout, result.state,
-                    '; ' + detail if detail else '')
+                    '; ' + (detail or result.error or '')
+                    if detail or result.error else '')
             work.driver.sleep(ctx, work.conf.conductor.poll_interval)
 
     def check(self, ctx, work):
