@@ -4,7 +4,7 @@ watched by one conductor's health watch on PostgreSQL. Prints its
 figures; it is not a test.
 
     .venv/bin/python bench/monitor.py [--devices 2000] [--passes 10]
-                                      [--interval 10]
+                                      [--interval 10] [--monitor-cycles 3]
 
 What it runs: a private PostgreSQL (tools/postgres.sh, the state dir and
 port of bench/api.py's servers), a fresh database migrated with
@@ -22,6 +22,16 @@ PostgreSQL's CPU time (its backend processes); SQL statements (counted
 by SQLAlchemy) and driver calls (the "VIM calls": one per driver and
 cloud, whatever the number of devices). Exit status: 0 every target met,
 1 a target missed, 2 the run failed.
+
+Then (unless --monitor-cycles 0) the liveness monitor: every template
+gets a ``ping`` monitor (interval --interval, timeout 1 s), every device
+a management address of its own in 127.1.0.0/16 (loopback), and the
+watch runs as the conductor runs it (a pass every --interval seconds,
+the monitor's tick every 0.5 s) for one interval (which records each
+device's first answer), then --monitor-cycles intervals, measured.
+Figures: probes per second and per cycle, failed probes, and the CPU
+share of one core the conductor spends on it, its own and its ``fping``
+processes' (no target: the issue's targets are for the poll).
 """
 
 import argparse
@@ -70,6 +80,8 @@ def main(argv=None):
     p.add_argument('--passes', type=int, default=10)
     p.add_argument('--interval', type=float, default=10.0,
                    help='the cycle the CPU share is of (default 10 s)')
+    p.add_argument('--monitor-cycles', type=int, default=3,
+                   help='intervals to run the ping monitor for (0: skip)')
     p.add_argument('--keep-servers', action='store_true')
     args = p.parse_args(argv)
     env = dict(os.environ, **B.BENCH_SERVERS_ENV)
@@ -165,7 +177,84 @@ def run(args, admin_url, url, tmp):
           % (watched, wall, 'PASS' if ok_wall else 'MISS'))
     print('  under 5 %% of a core at a %g s cycle    %.2f %%  %s'
           % (args.interval, share, 'PASS' if ok_share else 'MISS'))
+    if args.monitor_cycles:
+        monitored(args, conf, url, engine, health, svm_context)
     return 0 if ok_wall and ok_share else 1
+
+
+def monitored(args, conf, url, engine, health, svm_context):
+    """The ping monitor of every device, for --monitor-cycles cycles."""
+    import json
+    import resource
+    import sqlalchemy as sa
+    db = sa.create_engine(url)
+    with db.begin() as conn:
+        monitor = json.dumps({'type': 'ping', 'interval': args.interval,
+                              'timeout': 1, 'failures': 3})
+        conn.execute(sa.text(
+            "INSERT INTO device_template_attributes (project_id, "
+            "template_id, key, value, created_at) SELECT project_id, id, "
+            "'monitor', :value, now() FROM device_templates"),
+            {'value': monitor})
+        # Each its own loopback address (all of 127/8 answers on Linux).
+        conn.execute(sa.text(
+            "UPDATE devices SET mgmt_address = '127.1.' || (n / 250) || "
+            "'.' || (n % 250 + 1) FROM (SELECT id AS did, row_number() "
+            "OVER (ORDER BY id) AS n FROM devices) AS numbered "
+            "WHERE devices.id = numbered.did"))
+    db.dispose()
+    runner = engine.OperationRunner(conf, conf.host)
+    watch = health.HealthWatch(conf, runner)
+    ctx = svm_context.get_admin_context()
+
+    def cpu():
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (own.ru_utime + own.ru_stime,
+                children.ru_utime + children.ru_stime)
+
+    def cycles(count):
+        t0 = time.monotonic()
+        next_pass, end = t0, t0 + count * args.interval
+        while time.monotonic() < end:
+            if time.monotonic() >= next_pass:
+                watch.sync(ctx)
+                next_pass += args.interval
+            watch.monitor.tick()
+            time.sleep(0.5)
+    # The first cycle records each device's first answer (an event and
+    # its monitor state, once per device): not measured.
+    first = time.monotonic()
+    cycles(1)
+    first = time.monotonic() - first
+    cpu0, t0, probes0 = cpu(), time.monotonic(), watch.monitor.probes
+    cycles(args.monitor_cycles)
+    wall, (own, children) = time.monotonic() - t0, cpu()
+    own, children = own - cpu0[0], children - cpu0[1]
+    probes = watch.monitor.probes - probes0
+    watch.monitor.stop()
+    db = sa.create_engine(url)
+    with db.connect() as conn:
+        failed = conn.execute(sa.text(
+            "SELECT count(*) FROM events WHERE event_type = "
+            "'device.monitor.failed'")).scalar()
+        dead = conn.execute(sa.text(
+            "SELECT count(*) FROM devices WHERE status = 'DEAD'")).scalar()
+    db.dispose()
+    print()
+    print('liveness monitor: ping of a loopback address per device, a %g s '
+          'interval, %d workers, %.0f s' % (
+              args.interval, conf.conductor.monitor_workers, wall))
+    print('  %-50s %.1f s' % ('first cycle (2000 first answers recorded)'
+                              .replace('2000', str(args.devices)), first))
+    print('  %-50s %.1f' % ('probes per second', probes / wall))
+    print('  %-50s %.0f' % ('probes per cycle (devices: %d)' % args.devices,
+                            probes / wall * args.interval))
+    print('  %-50s %d; %d DEAD' % ('failed probes', failed, dead))
+    print('  %-50s %.1f %% (%.1f %% + %.1f %%)' % (
+        'conductor CPU share (its own + fping\'s)',
+        100 * (own + children) / wall, 100 * own / wall,
+        100 * children / wall))
 
 
 if __name__ == '__main__':

@@ -208,16 +208,17 @@ use_or_start() {
     start_server "${script}" "$@" || fatal "could not start ${what}"
 }
 
-# ping, for the tests of the liveness monitor (Debian: iputils-ping).
-if ! command -v ping >/dev/null; then
-    phase "install ping"
-    [[ "$(id -u)" == 0 ]] || fatal "ping is missing and we are not root: apt-get install iputils-ping"
+# ping and fping, for the tests of the liveness monitor (Debian:
+# iputils-ping, fping).
+if ! command -v ping >/dev/null || ! command -v fping >/dev/null; then
+    phase "install ping and fping"
+    [[ "$(id -u)" == 0 ]] || fatal "ping or fping is missing and we are not root: apt-get install iputils-ping fping"
     export DEBIAN_FRONTEND=noninteractive
     apt_ping() {
-        timeout 1200 apt-get install -y -qq -o DPkg::Lock::Timeout=300 iputils-ping >/dev/null
+        timeout 1200 apt-get install -y -qq -o DPkg::Lock::Timeout=300 iputils-ping fping >/dev/null
     }
     apt_ping || { timeout 600 apt-get update -qq && apt_ping; } \
-        || fatal "apt-get install iputils-ping failed"
+        || fatal "apt-get install iputils-ping fping failed"
 fi
 
 use_or_start STARTED_PG postgresql postgres.sh SERVICEVM_PG_PORT

@@ -10,8 +10,9 @@ device probe it, besides the VIM poll::
     {"monitor": {"type": "netconf",
                  "configured": "<firewall xmlns=\\"urn:example:fw\\"/>"}}
 
-``ping`` sends one ICMP echo to the management address (with the
-conductor host's ``ping``); ``ssh`` runs ``command`` (default ``true``)
+``ping`` sends one ICMP echo to the management address (the pings due
+together go out in one ``fping`` run when the conductor host has fping,
+else one ``ping`` each); ``ssh`` runs ``command`` (default ``true``)
 on the device with the ssh management driver's credentials and
 connections; ``netconf`` sends a NETCONF ``get`` (its subtree ``filter``
 optional). A probe has ``timeout`` seconds; ``failures`` failed probes
@@ -28,8 +29,11 @@ The results are events of the device: every failed probe
 ``GET /v1/devices/{id}/metrics``).
 """
 
+import collections
 import ipaddress
 import math
+import re
+import shutil
 import subprocess
 import threading
 import time
@@ -90,6 +94,50 @@ def ping(address, timeout):
     return False, 'ping of %s failed: %s' % (host, detail[-300:])
 
 
+_FPING_LINE = re.compile(r'^(\S+)\s+:\s+xmt/rcv/%loss = (\d+)/(\d+)/')
+FPING_BATCH = 500
+
+
+def ping_many(addresses, timeout):
+    """{address: (answered, detail)} of one ICMP echo to each address,
+    in one ``fping`` run (None when fping is not installed)."""
+    fping = shutil.which('fping')
+    if fping is None:
+        return None
+    hosts = {address: _host(address) for address in addresses}
+    targets = sorted({h for h in hosts.values() if h})
+    wait = max(1, int(math.ceil(timeout)))
+    answered, seen, detail = set(), set(), ''
+    if targets:
+        try:
+            result = subprocess.run(
+                # (-i 1: a millisecond between two targets' echoes.)
+                [fping, '-q', '-c', '1', '-r', '0', '-i', '1', '-t',
+                 str(wait * 1000), '--'] + targets, capture_output=True,
+                text=True, timeout=wait + 10)
+            output = result.stdout + result.stderr
+        except subprocess.TimeoutExpired:
+            output, detail = '', 'fping did not end within %d s' % (wait + 10)
+        for line in output.splitlines():
+            match = _FPING_LINE.match(line.strip())
+            if match:
+                seen.add(match.group(1))
+                if int(match.group(3)) > 0:
+                    answered.add(match.group(1))
+    results = {}
+    for address, host in hosts.items():
+        if not host:
+            results[address] = (False, 'the device has no management '
+                                       'address')
+        elif host in answered:
+            results[address] = (True, 'ping of %s answered' % host)
+        else:
+            results[address] = (False, 'ping of %s failed: %s' % (
+                host, 'no answer within %d s' % wait if host in seen
+                else detail or 'no reply (does the name resolve?)'))
+    return results
+
+
 def probe(conf, device, spec):
     """Probe ``device`` once as ``spec`` says: (alive, configured, detail),
     where configured is None unless ``spec`` asks. Never raises: an
@@ -136,6 +184,8 @@ class Monitor:
         self._pool = None
         #: Probes made (tests, benchmarks).
         self.probes = 0
+        # False once fping was found missing: one ping per device.
+        self._fping = None
 
     def update(self, devices):
         """The devices to probe now: those the last pass saw active whose
@@ -163,8 +213,14 @@ class Monitor:
         due = []
         with self._lock:
             for device_id, (device, spec) in self._devices.items():
-                state = self._states.setdefault(device_id, {
-                    'due': now, 'failures': 0, 'state': None})
+                state = self._states.get(device_id)
+                if state is None:
+                    # Its last recorded state (no event if it is still
+                    # so); failures are counted afresh.
+                    last = device.get('monitor') or {}
+                    state = self._states[device_id] = {
+                        'due': now, 'failures': 0,
+                        'state': last.get('state')}
                 if not state.get('probing') and state['due'] <= now:
                     state['probing'] = True
                     due.append((device, spec))
@@ -173,16 +229,43 @@ class Monitor:
         if self._pool is None:
             self._pool = futurist.ThreadPoolExecutor(
                 max_workers=self.conf.conductor.monitor_workers)
+        pings = collections.defaultdict(list)
         for device, spec in due:
-            self._pool.submit(self._probe, device, spec)
+            if spec['type'] == 'ping' and self._fping is not False:
+                pings[spec['timeout']].append((device, spec))
+            else:
+                self._pool.submit(self._probe, device, spec)
+        for batch in pings.values():
+            for i in range(0, len(batch), FPING_BATCH):
+                self._pool.submit(self._ping_batch, batch[i:i + FPING_BATCH])
+
+    def _ping_batch(self, batch):
+        """The due pings of one timeout in one fping run (one ping each
+        when the host has no fping)."""
+        try:
+            answers = ping_many(
+                {d.get('mgmt_address') or '' for d, _ in batch},
+                batch[0][1]['timeout'])
+        except Exception as e:
+            LOG.warning('fping failed (%s): one ping per device', e)
+            answers = None
+        if answers is None:
+            self._fping = False
+            for device, spec in batch:
+                self._probe(device, spec)
+            return
+        for device, spec in batch:
+            alive, detail = answers[device.get('mgmt_address') or '']
+            self._probe(device, spec, (alive, None, detail))
 
     def stop(self):
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
-    def _probe(self, device, spec):
+    def _probe(self, device, spec, outcome=None):
         try:
-            alive, configured, detail = probe(self.conf, device, spec)
+            alive, configured, detail = outcome or probe(self.conf, device,
+                                                         spec)
             self.probes += 1
             self._result(device, spec, alive, configured, detail)
         except Exception:
@@ -197,7 +280,6 @@ class Monitor:
                         del self._states[device['id']]
 
     def _result(self, device, spec, alive, configured, detail):
-        ctx = svm_context.get_admin_context()
         with self._lock:
             state = self._states[device['id']]
             previous = state['state']
@@ -209,6 +291,9 @@ class Monitor:
                 state['failures'] += 1
                 state['state'] = 'down'
             failures = state['failures']
+        if alive and state['state'] == previous:
+            return  # (nothing new: the common case, kept cheap)
+        ctx = svm_context.get_admin_context()
         kind = spec['type']
         values = {'type': kind, 'state': state['state'],
                   'failures': failures, 'detail': detail,
@@ -223,8 +308,6 @@ class Monitor:
                     '%s' % (kind, failures, detail)):
                 with self._lock:
                     self._dead.append(device)
-            return
-        if state['state'] == previous:
             return
         self.watch.dbapi.device_monitor(ctx, device['id'], values)
         if state['state'] == 'up':

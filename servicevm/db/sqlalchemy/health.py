@@ -66,7 +66,8 @@ class HealthQueries:
         columns = (Device.id, Device.project_id, Device.user_id,
                    Device.name, Device.template_id, Device.instance_id,
                    Device.mgmt_address, Device.status, Device.power_state,
-                   Device.usage, Device.trust_id, Device.operation_id)
+                   Device.usage, Device.trust_id, Device.operation_id,
+                   Device.monitor)
         with ef.reader.using(context) as session:
             rows = [r for r in session.query(*columns).filter(
                 Device.status == states.ACTIVE,

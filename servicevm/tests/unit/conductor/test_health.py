@@ -10,6 +10,7 @@ import time
 from oslo_messaging.notify import _impl_test
 
 from servicevm.common import context as svm_context
+from servicevm.conductor import monitor as svm_monitor
 from servicevm.db import api as db_api
 from servicevm.tests import base
 from servicevm.tests.unit.conductor import base as op_base
@@ -296,3 +297,25 @@ class TestMonitors(op_base.OperationTestCase):
         self.assertError(response, 400,
                          field='device_template.attributes.health_policy',
                          contains='alarm-only, respawn, heal')
+
+
+class TestPing(base.TestCase):
+    """The real ping and fping, on loopback and a reserved address."""
+
+    def test_one_ping(self):
+        self.assertEqual((True, 'ping of 127.0.0.1 answered'),
+                         svm_monitor.ping('127.0.0.1:22', 1))
+        answered, detail = svm_monitor.ping('240.0.0.1', 1)
+        self.assertFalse(answered)
+        self.assertIn('ping of 240.0.0.1 failed', detail)
+        self.assertEqual((False, 'the device has no management address'),
+                         svm_monitor.ping('', 1))
+
+    def test_fping_batch(self):
+        found = svm_monitor.ping_many(
+            ['127.0.0.1', '[::1]:830', '240.0.0.1', 'nosuch.invalid', ''], 1)
+        self.assertEqual({'127.0.0.1': True, '[::1]:830': True,
+                          '240.0.0.1': False, 'nosuch.invalid': False,
+                          '': False},
+                         {k: v[0] for k, v in found.items()})
+        self.assertIn('no answer within 1 s', found['240.0.0.1'][1])
