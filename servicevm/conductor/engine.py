@@ -41,6 +41,8 @@ LOG = logging.getLogger(__name__)
 MAX_OUTPUT = 4096
 
 OK, FAILED, STOPPED = 'ok', 'failed', 'stopped'
+# Operations whose failure needs a person (an alarm).
+ALARM_KINDS = ('delete', 'heal')
 
 # The database failed, not the step (a connection dropped or refused): the
 # run stops with the step left as it is, and resumes (checking the step
@@ -445,10 +447,12 @@ class OperationRunner:
             {'status': states.ERROR,
              'status_reason': (message + advice)[:MAX_OUTPUT]},
             {'state': states.OP_FAILED_TEMP, 'error': message[:MAX_OUTPUT]},
-            # A delete that fails leaves a VM someone must look at.
+            # A delete that fails leaves a VM someone must look at; a
+            # heal that fails, a dead device.
             self._event(operation, '%s.%s.error' % (
                 operation.resource_type, operation.kind),
-                'alarm' if operation.kind == 'delete' else 'error', message),
+                'alarm' if operation.kind in ALARM_KINDS else 'error',
+                message),
             release_device=False,
             # Not over a cancel or rollback the user asked for meanwhile.
             expected_states=(operation.state, states.OP_PAUSED),
@@ -457,10 +461,11 @@ class OperationRunner:
             self._announce(ctx, operation, {
                 'status': states.ERROR, 'status_reason': message},
                 states.OP_FAILED_TEMP, 'error', notices)
-            if operation.kind == 'delete':
+            if operation.kind in ALARM_KINDS:
                 # (Its event, an alarm, is recorded with the failure.)
-                self.raise_alarm(ctx, operation, '%s.delete.error' % (
-                    operation.resource_type), message, record=False)
+                self.raise_alarm(ctx, operation, '%s.%s.error' % (
+                    operation.resource_type, operation.kind), message,
+                    record=False)
         return ended
 
     def _complete(self, ctx, operation, work, ends):

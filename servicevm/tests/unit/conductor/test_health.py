@@ -234,6 +234,26 @@ class TestHealthPolicies(op_base.OperationTestCase):
         self.assertEqual([('create', device_id), ('delete', device_id),
                           ('create', device_id)], self.journal(device_id))
 
+    def test_a_failed_heal_is_an_alarm(self):
+        device_id, op_id = self.start_create(
+            template_attrs={'health_policy': 'respawn'})
+        self.wait_rest(op_id, 'COMPLETED')
+        # From now on the VIM has no room for it.
+        response = self.patch('%s/%s' % (D, device_id), {'device': {
+            'kwargs': {'fault': {'create': {'fail': 'no room left'}}}}},
+            base.MEMBER, status=202)
+        self.wait_rest(response.json['operation_id'], 'COMPLETED')
+        self.kill(device_id)
+        operation = self.wait_rest(self.heal_operation(device_id)['id'],
+                                   'FAILED_TEMP')
+        self.assertIn('no room left', operation['error'])
+        alarm = self.wait_until(lambda: [
+            a for a in self.alarms() if a['event_type'] ==
+            'device.heal.error' and a['resource_id'] == device_id],
+            'the device.heal.error alarm')[0]
+        self.assertIn('no room left', alarm['message'])
+        self.assertEqual('ERROR', self.device(device_id)['status'])
+
 
 class TestMonitors(op_base.OperationTestCase):
     """Liveness through the management plane, with the real ping."""
