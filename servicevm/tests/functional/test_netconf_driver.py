@@ -91,6 +91,18 @@ class NetconfServerMixin:
         # Each test its own rule names; the datastore is shared.
         self.tag = uuid.uuid4().hex[:8]
 
+    def checker(self):
+        """A netconf driver of the test's own and a device on the
+        server, to change or read the server's configuration behind
+        servicevm's back: (driver, context, device)."""
+        driver = netconf.NetconfMgmtDriver(CONF)
+        self.addCleanup(driver.close_all)
+        ctx = types.SimpleNamespace(operation_id='check', interrupt=None)
+        box = {'id': 'check-' + self.tag, 'kwargs': {},
+               'mgmt_address': self.server.address,
+               'template': {'attributes': {'mgmt_auth': self.auth()}}}
+        return driver, ctx, box
+
     def auth(self, **overrides):
         auth = {'username': self.server.user,
                 'private_key': self.server.private_key}
@@ -237,12 +249,7 @@ class NetconfLifecycleTestCase(NetconfServerMixin,
         # The device comes back re-initialised (its configuration gone,
         # here removed behind servicevm's back); reconfigure puts the
         # services' configuration back.
-        driver = netconf.NetconfMgmtDriver(CONF)
-        self.addCleanup(driver.close_all)
-        ctx = types.SimpleNamespace(operation_id='check', interrupt=None)
-        box = {'id': 'check-' + self.tag, 'kwargs': {},
-               'mgmt_address': self.server.address,
-               'template': {'attributes': {'mgmt_auth': self.auth()}}}
+        driver, ctx, box = self.checker()
         for name in ('svc', 'probe', 'dmz'):
             driver.run_script(ctx, box, delete_rule(name + '-' + self.tag),
                               {})
@@ -306,31 +313,12 @@ class NetconfMonitorTestCase(NetconfServerMixin, op_base.OperationTestCase):
         service_id = response.json['service_instance']['id']
         device_id = response.json['service_instance']['devices'][0]
         self.wait_rest(response.json['operation_id'], 'COMPLETED', timeout=60)
+        self.wait_monitor(device_id)
 
-        def monitor_state():
-            return self.get('%s/%s/metrics' % (op_base.D, device_id)).json[
-                'metrics']['monitor'] or {}
-        self.wait_until(lambda: monitor_state().get('state') == 'up',
-                        'the monitor to find the device up', timeout=30,
-                        interval=0.2)
-
-        driver = netconf.NetconfMgmtDriver(CONF)
-        self.addCleanup(driver.close_all)
-        ctx = types.SimpleNamespace(operation_id='check', interrupt=None)
-        box = {'id': 'check-' + self.tag, 'kwargs': {},
-               'mgmt_address': self.server.address,
-               'template': {'attributes': {'mgmt_auth': self.auth()}}}
+        driver, ctx, box = self.checker()
         driver.run_script(ctx, box, delete_rule(name), {})
         self.assertNotIn(name, driver.get_config(ctx, box))
-        self.wait_until(lambda: 'device.reinitialised' in self.events(
-            device_id), 'the device to be found re-initialised', timeout=30,
-            interval=0.2)
-        configure = self.wait_until(
-            lambda: [o for o in self.get(
-                '/v1/operations?resource_id=%s' % device_id).json[
-                'operations'] if o['kind'] == 'configure'],
-            'a configure operation', interval=0.2)[0]
-        self.wait_rest(configure['id'], 'COMPLETED', timeout=60)
+        self.wait_reconfigured(device_id)
         self.assertIn(name, driver.get_config(ctx, box))
         self.assertNotEqual('DEAD', self.device(device_id)['status'])
 

@@ -828,30 +828,14 @@ class SshMonitorTestCase(SshServerMixin, op_base.OperationTestCase):
             status=202)
         device_id = response.json['service_instance']['devices'][0]
         self.wait_rest(response.json['operation_id'], 'COMPLETED', timeout=60)
-
-        def monitor_state():
-            return self.get('%s/%s/metrics' % (op_base.D, device_id)).json[
-                'metrics']['monitor'] or {}
-        self.wait_until(lambda: monitor_state().get('state') == 'up',
-                        'the monitor to find the device up', timeout=30,
-                        interval=0.2)
+        self.wait_monitor(device_id)
 
         # Re-initialised: its configuration is gone.
         self.assertEqual(0, self.run_script('rm %s.conf' % mark)[0])
-        self.wait_until(lambda: 'device.reinitialised' in self.events(
-            device_id), 'the device to be found re-initialised', timeout=30,
-            interval=0.2)
-        configure = self.wait_until(
-            lambda: [o for o in self.get(
-                '/v1/operations?resource_id=%s' % device_id).json[
-                'operations'] if o['kind'] == 'configure'],
-            'a configure operation', interval=0.2)[0]
-        self.wait_rest(configure['id'], 'COMPLETED', timeout=60)
+        self.wait_reconfigured(device_id)
         self.assertEqual((0, 'on\n', ''),
                          self.run_script('cat %s.conf' % mark))
-        self.wait_until(lambda: monitor_state().get('state') == 'up',
-                        'the monitor to find it configured', timeout=30,
-                        interval=0.2)
+        self.wait_monitor(device_id)
 
         # Its service fails: DEAD after two failed probes.
         self.assertEqual(0, self.run_script('touch %s.down' % mark)[0])

@@ -188,6 +188,27 @@ class OperationTestCase(base.APIBehaviourTestCase):
                 self.fail('timed out waiting for %s' % what)
             time.sleep(interval)
 
+    def wait_monitor(self, device_id, state='up', timeout=30):
+        """The device's liveness monitor last found it in ``state``."""
+        def found():
+            return (self.get('%s/%s/metrics' % (D, device_id)).json[
+                'metrics']['monitor'] or {}).get('state') == state
+        self.wait_until(found, 'the monitor to find device %s %s' % (
+            device_id, state), timeout=timeout, interval=0.2)
+
+    def wait_reconfigured(self, device_id):
+        """The monitor found the device re-initialised, and the
+        configure operation that followed completed."""
+        self.wait_until(lambda: 'device.reinitialised' in self.events(
+            device_id), 'device %s to be found re-initialised' % device_id,
+            timeout=30, interval=0.2)
+        configure = self.wait_until(
+            lambda: [o for o in self.get(
+                '/v1/operations?resource_id=%s' % device_id).json[
+                'operations'] if o['kind'] == 'configure'],
+            'a configure operation', interval=0.2)[0]
+        return self.wait_rest(configure['id'], 'COMPLETED', timeout=60)
+
     def wait_step(self, op_id, name, state='RUNNING', timeout=15):
         return self.wait_until(
             lambda: (self.steps(op_id)[name]

@@ -19,7 +19,8 @@ D = op_base.D
 INTERVAL = 0.2
 
 
-class TestHealthWatch(op_base.OperationTestCase):
+class WatchedTestCase(op_base.OperationTestCase):
+    """A conductor whose health watch makes a pass every INTERVAL."""
 
     autostart = False
 
@@ -29,6 +30,9 @@ class TestHealthWatch(op_base.OperationTestCase):
         self.record_notifications()
         self.server = self.start_conductor_now()
         self.watch = self.server.manager.health
+
+
+class TestHealthWatch(WatchedTestCase):
 
     def test_polled_in_batches_then_dead_when_the_vm_is_gone(self):
         devices = [self.make_device() for _ in range(4)]
@@ -255,16 +259,8 @@ class TestHealthPolicies(op_base.OperationTestCase):
         self.assertEqual('ERROR', self.device(device_id)['status'])
 
 
-class TestMonitors(op_base.OperationTestCase):
+class TestMonitors(WatchedTestCase):
     """Liveness through the management plane, with the real ping."""
-
-    autostart = False
-
-    def setUp(self):
-        super().setUp()
-        self.config(sync_interval=INTERVAL, group='conductor')
-        self.record_notifications()
-        self.server = self.start_conductor_now()
 
     def all_events(self, device_id):
         return self.get('%s/%s/events?limit=1000' % (D, device_id),
