@@ -322,6 +322,21 @@ class Client:
         return self._list('/devices/%s/events' % device_id, 'events',
                           {'sort_dir': sort_dir}, limit)
 
+    def get_device_metrics(self, device_id):
+        return self._get('/devices/%s/metrics' % device_id)['metrics']
+
+    # ---- alarms ---------------------------------------------------------
+
+    def list_alarms(self, limit=None, **filters):
+        return self._list('/alarms', 'alarms', filters, limit)
+
+    def get_alarm(self, alarm_id):
+        return self._get('/alarms/%s' % alarm_id)['alarm']
+
+    def acknowledge_alarm(self, alarm_id):
+        return self.request('POST', '/alarms/%s/action' % alarm_id,
+                            {'action': 'acknowledge'})[1]['alarm']
+
     # ---- service instances ------------------------------------------
 
     def list_services(self, limit=None, **filters):

@@ -262,3 +262,34 @@ class TestCliEndToEnd(base.BaseTestCase):
 
         self.openstack('servicevm', 'device', 'delete', 'bad', '--wait')
         self.openstack('servicevm', 'template', 'delete', 'ft')
+
+    def test_alarms_and_metrics(self):
+        self.openstack(
+            'servicevm', 'template', 'create', 'stuck', '--device-driver',
+            'fault', '--attribute', 'fault={"delete": {"fail": "disk busy"}}')
+        self.openstack('servicevm', 'device', 'create', 'sticky',
+                       '--template', 'stuck', '--wait')
+        metrics = self.json('servicevm', 'device', 'metrics', 'show',
+                            'sticky')
+        self.assertEqual(('ACTIVE', 'running'),
+                         (metrics['status'], metrics['power_state']))
+        # The delete fails: an alarm.
+        self.openstack('servicevm', 'device', 'delete', 'sticky', '--wait',
+                       ok=False)
+        (alarm,) = self.json('servicevm', 'alarm', 'list', '--device',
+                             'sticky', '--unacknowledged', '--long')
+        self.assertEqual('device.delete.error', alarm['Event Type'])
+        self.assertIn('disk busy', alarm['Message'])
+        shown = self.json('servicevm', 'alarm', 'acknowledge',
+                          str(alarm['ID']))
+        self.assertTrue(shown['acknowledged'])
+        self.assertEqual([], self.json('servicevm', 'alarm', 'list',
+                                       '--unacknowledged'))
+        self.assertEqual(
+            [alarm['ID']], [a['ID'] for a in self.json(
+                'servicevm', 'alarm', 'list', '--acknowledged')])
+        # Again: 409, said plainly.
+        result = self.openstack('servicevm', 'alarm', 'acknowledge',
+                                str(alarm['ID']), ok=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('acknowledged', result.stderr)
