@@ -50,8 +50,8 @@ ROUTES = (
      None, (202,), 'Delete a device (a delete operation; ?force, '
                    '?cascade).'),
     ('/v1/devices/{id}/action', 'post', 'deviceAction', None,
-     S.device_action, (202,), 'Run one of the driver\'s actions, or '
-                              'reconfigure.'),
+     S.device_action, (202,), 'Run one of the driver\'s actions; or '
+                              'reconfigure, heal, respawn.'),
     ('/v1/devices/{id}/events', 'get', 'listDeviceEvents',
      S.event_list_query, None, (200,), 'The device\'s history.'),
     ('/v1/service_instances', 'get', 'listServiceInstances',

@@ -17,10 +17,12 @@ has a ``monitor`` are also probed through the management plane (see
 """
 
 import collections
+import datetime
 import threading
 import time
 
 from oslo_log import log as logging
+from oslo_utils import timeutils
 
 from servicevm.common import context as svm_context
 from servicevm.common import notify
@@ -148,8 +150,11 @@ class HealthWatch:
                 self.runner.raise_alarm(
                     ctx, _Brake(device['id'], device), 'device.dead',
                     'device %s is DEAD (%s); its template\'s health_policy '
-                    'is %s: delete it or heal it by hand' % (
+                    'is %s: delete it, or heal it by hand (the device '
+                    'action heal or respawn)' % (
                         device['id'], device.get('status_reason'), policy))
+                continue
+            if self._exhausted(ctx, device):
                 continue
             try:
                 _, operation, _ = self.dbapi.device_start_operation(
@@ -166,6 +171,25 @@ class HealthWatch:
                         device['id'], 'a reboot, else a respawn'
                         if policy == 'heal' else 'a respawn', operation.id)
             self.runner.rpcapi.run_operation(ctx, operation.id)
+
+    def _exhausted(self, ctx, device):
+        """Healed heal_max times within heal_window already (by the
+        watch; heals asked by hand do not count): an alarm,
+        and the device left DEAD (it keeps dying; a person must look)."""
+        options = self.conf.conductor
+        since = timeutils.utcnow() - datetime.timedelta(
+            seconds=options.heal_window)
+        heals = self.dbapi.heals_since(ctx, device['id'], since)
+        if heals < options.heal_max:
+            return False
+        self.runner.raise_alarm(
+            ctx, _Brake(device['id'], device), 'device.heal.exhausted',
+            'device %s is DEAD again (%s) after %d heals within %d s: not '
+            'healed again; find the cause, then heal it by hand (the device '
+            'action heal or respawn) or delete it' % (
+                device['id'], device.get('status_reason'), heals,
+                options.heal_window))
+        return True
 
     def _policy(self, device):
         attrs = device['template'].get('attributes') or {}

@@ -42,6 +42,14 @@ opts = [
                     'to bring a dead device back (its VM active and, '
                     'with a liveness monitor, answering it) before the '
                     'device is respawned instead.'),
+    cfg.IntOpt('heal_max', default=3, min=1,
+               help='Heals (respawn or heal policy) the health watch starts '
+                    'for one device within heal_window seconds; a device '
+                    'that dies again after that many raises a '
+                    'device.heal.exhausted alarm instead, and is left DEAD '
+                    'for a person (no endless respawn loop).'),
+    cfg.IntOpt('heal_window', default=3600, min=1,
+               help='Seconds over which heal_max counts a device\'s heals.'),
     cfg.IntOpt('monitor_workers', default=16, min=1,
                help='Liveness probes (ping, ssh, NETCONF) a conductor '
                     'runs at once for the devices it watches.'),

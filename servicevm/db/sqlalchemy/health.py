@@ -106,6 +106,16 @@ class HealthQueries:
                     Device.operation_id.is_(None)).update(
                     values, synchronize_session=False)
 
+    def heals_since(self, context, device_id, since):
+        """How many heal operations the health watch started for
+        ``device_id`` since ``since`` (not those asked by hand)."""
+        Op = models.Operation
+        with ef.reader.using(context) as session:
+            return sum(1 for (params,) in session.query(Op.params).filter(
+                Op.resource_id == device_id, Op.kind == 'heal',
+                Op.created_at >= since)
+                if not (params or {}).get('by_hand'))
+
     def device_monitor(self, context, device_id, values):
         """Keep the liveness monitor's last result on the device."""
         with ef.writer.using(context) as session:

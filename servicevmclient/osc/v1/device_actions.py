@@ -1,12 +1,13 @@
 """openstack servicevm device reboot|reset|shutdown|start|resize|scale|
-reconfigure, device snapshot create|delete|revert, device nic
+reconfigure|heal|respawn, device snapshot create|delete|revert, device nic
 attach|detach, and device action (any action by name).
 
 Each starts an operation on the device (POST /v1/devices/{id}/action);
 which actions a device has depends on its template's device driver (the
 API answers 400 naming the supported ones): nova has reboot, reset,
 shutdown, start, resize, snapshots and NICs; heat has scale; every device
-has reconfigure (apply its service instances' configuration again).
+has reconfigure (apply its service instances' configuration again), and
+a DEAD or ERROR device heal and respawn.
 """
 
 from osc_lib.command import command
@@ -90,6 +91,18 @@ class ReconfigureDevice(DeviceAction):
     """Apply the configuration of every service instance bound to a
     device again (a device that came back without it)."""
     ACTION = 'reconfigure'
+
+
+class HealDevice(DeviceAction):
+    """Heal a DEAD or ERROR device: a hard reboot first, a respawn (a
+    new VM for the same device) only if that does not bring it back."""
+    ACTION = 'heal'
+
+
+class RespawnDevice(DeviceAction):
+    """Respawn a DEAD or ERROR device: a new VM for the same device,
+    its scripts run and its services' configuration applied again."""
+    ACTION = 'respawn'
 
 
 class CreateDeviceSnapshot(DeviceAction):

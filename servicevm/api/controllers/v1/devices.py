@@ -229,6 +229,8 @@ class DevicesController(utils.RestController):
                          {'project_id': device.project_id})
         if body['action'] == 'reconfigure':
             return self._reconfigure(ctx, device, body)
+        if body['action'] in ('heal', 'respawn'):
+            return self._heal(ctx, device, body)
         # The device's template, even if shared by another project.
         template = self.dbapi.template_get(
             svm_context.get_admin_context(), device.template_id)
@@ -247,6 +249,27 @@ class DevicesController(utils.RestController):
             on_failure=body.get('on_failure'))
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id, 'device', device.as_dict(), 'action')
+        return {'device': device.as_dict(), 'operation_id': operation.id}
+
+    def _heal(self, ctx, device, body):
+        """Heal a DEAD or ERROR device by hand, as the health policies
+        do: ``respawn`` (a new VM for the same device, its scripts run
+        again, its services' configuration applied again) or ``heal``
+        (a hard reboot first, the respawn only if that does not bring it
+        back). 409 for a device in another state."""
+        if body.get('params'):
+            raise exceptions.InvalidParameter(
+                field='params.' + sorted(body['params'])[0],
+                reason='action %s takes no parameters' % body['action'])
+        params = {'policy': body['action'], 'by_hand': True}
+        services = [b.service_instance_id for b in device.bindings]
+        if services:
+            params.update(services=services, change='reapply')
+        device, operation, _ = self.dbapi.device_start_operation(
+            ctx, device.id, 'heal', params=params,
+            on_failure=body.get('on_failure'))
+        self.rpcapi.run_operation(ctx, operation.id)
+        utils.accepted(operation.id, 'device', device.as_dict(), 'heal')
         return {'device': device.as_dict(), 'operation_id': operation.id}
 
     def _reconfigure(self, ctx, device, body):

@@ -258,6 +258,43 @@ class TestHealthPolicies(op_base.OperationTestCase):
         self.assertIn('no room left', alarm['message'])
         self.assertEqual('ERROR', self.device(device_id)['status'])
 
+    def test_heals_are_limited_then_by_hand(self):
+        self.config(heal_max=1, group='conductor')
+        device_id, op_id = self.start_create(
+            template_attrs={'health_policy': 'respawn'})
+        self.wait_rest(op_id, 'COMPLETED')
+        # Healing a device that is not dead is refused.
+        response = self.post('%s/%s/action' % (D, device_id),
+                             {'action': 'respawn'}, base.MEMBER)
+        self.assertError(response, 409)
+        self.kill(device_id)
+        self.wait_rest(self.heal_operation(device_id)['id'], 'COMPLETED')
+        self.wait_until(lambda: self.device(device_id)['status'] ==
+                        'ACTIVE', 'the device to be ACTIVE again')
+        # It dies again: no second heal within the window, an alarm.
+        self.kill(device_id)
+        alarm = self.wait_until(lambda: [
+            a for a in self.alarms() if a['event_type'] ==
+            'device.heal.exhausted' and a['resource_id'] == device_id],
+            'the device.heal.exhausted alarm')[0]
+        self.assertIn('after 1 heals', alarm['message'])
+        self.assertEqual('DEAD', self.device(device_id)['status'])
+        heals = [o for o in self.get(
+            '/v1/operations?all_projects=1&resource_id=%s' % device_id,
+            base.ADMIN).json['operations'] if o['kind'] == 'heal']
+        self.assertEqual(1, len(heals))
+        # By hand, it is healed.
+        response = self.post('%s/%s/action' % (D, device_id),
+                             {'action': 'heal', 'params': {'x': 1}},
+                             base.MEMBER)
+        self.assertError(response, 400, field='params.x')
+        response = self.post('%s/%s/action' % (D, device_id),
+                             {'action': 'respawn'}, base.MEMBER, status=202)
+        operation = self.wait_rest(response.json['operation_id'],
+                                   'COMPLETED')
+        self.assertEqual('heal', operation['kind'])
+        self.assertEqual('ACTIVE', self.device(device_id)['status'])
+
 
 class TestMonitors(WatchedTestCase):
     """Liveness through the management plane, with the real ping."""
