@@ -145,5 +145,33 @@ def reseal(value, conf=None):
     return _walk(value, leaf)
 
 
+def secret_values(values):
+    """The secret leaves (revealed: plain text) found in ``values``, and
+    the long lines of multi-line ones (a private key), longest first."""
+    found = set()
+
+    def leaf(v):
+        if not is_sealed(v):
+            text = str(v)
+            found.add(text)
+            found.update(line.strip() for line in text.splitlines()
+                         if len(line.strip()) >= 16)
+        return v
+    for value in values:
+        _walk(value, leaf)
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def scrub(text, secrets):
+    """``text`` with every one of ``secrets`` (secret_values) masked:
+    what a device or script echoes back is never stored or shown."""
+    if not text or not secrets:
+        return text
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 def reveal_map(pairs, conf=None):
     return {k: reveal(v, conf) for k, v in (pairs or {}).items()}

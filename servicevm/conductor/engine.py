@@ -407,10 +407,15 @@ class OperationRunner:
         except DB_TROUBLE:
             raise
         except Exception as e:
+            # What a device or script said back may hold a secret.
+            text = work.scrub(str(e))
+            if text != str(e):
+                e = plan_steps.StepError(reason=text)
             LOG.warning('Step %s of operation %s failed: %s', row.name,
                         operation.id, e)
             return FAILED, row, e
         row.state = states.STEP_COMPLETED
+        output = work.scrub(output)
         return OK, row, (row.id, {
             'state': states.STEP_COMPLETED,
             'output': (output or '')[:MAX_OUTPUT],

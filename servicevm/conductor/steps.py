@@ -456,7 +456,7 @@ def sync_config(ctx, work):
     None)."""
     config = work.mgmt().get_config(ctx, work.device)
     if config is not None:
-        work.note(mgmt_config=config)
+        work.note(mgmt_config=work.scrub(config))
 
 
 def _tail(text):

@@ -8,6 +8,7 @@ import threading
 from oslo_log import log as logging
 
 from servicevm.common import exceptions
+from servicevm.common import secrets
 from servicevm.drivers import loader
 
 LOG = logging.getLogger(__name__)
@@ -86,6 +87,17 @@ class Work:
             leaving = set()
         return [s for s, status in self._bound()
                 if status != 'REMOVING' and s['id'] not in leaving]
+
+    def scrub(self, text):
+        """``text`` (a step's output or error, a device's configuration)
+        with the secrets this run knows masked: those of the template's
+        attributes, the device's kwargs and the service instances loaded
+        (no query of its own)."""
+        if not text:
+            return text
+        values = [self.template.get('attributes'), self.device.get('kwargs')]
+        values += [s.get('kwargs') for s, _ in self._services or ()]
+        return secrets.scrub(text, secrets.secret_values(values))
 
     def mgmt(self):
         """The template's management driver."""

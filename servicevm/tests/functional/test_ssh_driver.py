@@ -7,6 +7,7 @@ A test that needs a device whose host key changed runs a second sshd of
 its own, with another host key, on another port.
 """
 
+import json
 import os
 import random
 import shutil
@@ -730,6 +731,41 @@ class SshLifecycleTestCase(SshServerMixin, op_base.OperationTestCase):
                        timeout=60)
         code, _, _ = self.run_script('test -e %s' % mark)
         self.assertEqual(1, code)
+
+    def test_secrets_echoed_back_are_masked(self):
+        """A script that prints a secret it was given: its output, its
+        error and the operation's error show ``***`` instead."""
+        secret = 'hunter2-' + uuid.uuid4().hex[:8]
+        events = {
+            'INSTANTIATE': [{'name': 'tell', 'script':
+                             'echo "the password is $SVM_CONF_PASSWORD"'}],
+            'START': [{'name': 'fail', 'script':
+                       'echo "bad password $SVM_CONF_PASSWORD" >&2; '
+                       'exit 3'}]}
+        template = self.create_template(
+            device_driver='noop', mgmt_driver='ssh', lifecycle_events=events,
+            attributes={'mgmt_auth': {
+                'username': self.sshd.user,
+                'private_key': self.sshd.private_key},
+                'configurations': {'password': secret}})
+        response = self.post(op_base.D, {'device': {
+            'name': 'box', 'template_id': template['id'],
+            'kwargs': {'mgmt_address': '%s:%d' % (self.sshd.host,
+                                                  self.sshd.port)}}},
+            status=202)
+        op_id = response.json['operation_id']
+        operation = self.wait_rest(op_id, 'FAILED_TEMP', timeout=60)
+        steps = self.steps(op_id)
+        self.assertIn('the password is ***',
+                      steps['script.INSTANTIATE.tell']['output'])
+        self.assertIn('bad password ***',
+                      steps['script.START.fail']['error'])
+        self.assertIn('***', operation['error'])
+        everything = json.dumps([operation, self.get(
+            '%s/%s/events' % (op_base.D, response.json['device']['id'])).json,
+            self.get('%s/%s' % (op_base.D, response.json['device']['id'])
+                     ).json])
+        self.assertNotIn(secret, everything)
 
     def test_service_instance_whole_life_over_ssh(self):
         """A service instance made with a device of its own: the device is

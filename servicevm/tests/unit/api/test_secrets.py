@@ -141,3 +141,25 @@ class TestSecrets(base.APIBehaviourTestCase):
         e = self.assertRaises(secrets.SecretsUnavailable, secrets.reveal,
                               sealed)
         self.assertIn('no longer configured', str(e))
+
+
+class TestScrub(base.TestCase):
+    """What a device or a script says back is stored with the secrets it
+    was given masked."""
+
+    def test_scrub(self):
+        key = ('-----BEGIN OPENSSH PRIVATE KEY-----\n'
+               'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n'
+               '-----END OPENSSH PRIVATE KEY-----\n')
+        found = secrets.secret_values([
+            {'mgmt_auth': {'username': 'admin', 'password': 's3cret!',
+                           'private_key': key}},
+            {'configurations': {'token': 'tok-123', 'port': 22}},
+            {'sealed': {secrets.MARK: 'ciphertext'}}, None])
+        self.assertNotIn('admin', found)
+        text = ('login admin/s3cret! with tok-123; key line '
+                'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ on port 22')
+        self.assertEqual('login admin/*** with ***; key line *** on port 22',
+                         secrets.scrub(text, found))
+        self.assertEqual('', secrets.scrub('', found))
+        self.assertIsNone(secrets.scrub(None, found))
