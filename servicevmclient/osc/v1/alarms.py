@@ -67,21 +67,19 @@ class ShowAlarm(command.ShowOne):
 
     def take_action(self, parsed_args):
         svm = self.app.client_manager.servicevm
-        return common.show(svm.get_alarm(parsed_args.alarm), first=FIRST)
+        return common.show(self.alarm(svm, parsed_args.alarm), first=FIRST)
+
+    @staticmethod
+    def alarm(svm, alarm_id):
+        return svm.get_alarm(alarm_id)
 
 
-class AcknowledgeAlarm(command.ShowOne):
+class AcknowledgeAlarm(ShowAlarm):
     """Acknowledge an alarm (someone is on it)."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('alarm', metavar='<alarm>', help='ID of the alarm')
-        return parser
-
-    def take_action(self, parsed_args):
-        svm = self.app.client_manager.servicevm
-        return common.show(svm.acknowledge_alarm(parsed_args.alarm),
-                           first=FIRST)
+    @staticmethod
+    def alarm(svm, alarm_id):
+        return svm.acknowledge_alarm(alarm_id)
 
 
 class ShowDeviceMetrics(command.ShowOne):
