@@ -88,6 +88,26 @@ def create_trust(conf, context):
     return trust_id
 
 
+def trust_for(conf, context, dbapi):
+    """(trust id, whether it was made now) for a device the caller
+    creates in its project: the trust of another of its devices there,
+    else a new one; (None, False) when none is wanted."""
+    if not wanted(conf, context):
+        return None, False
+    trust_id = dbapi.device_trust_for(context, context.user_id,
+                                      context.project_id)
+    if trust_id:
+        return trust_id, False
+    return create_trust(conf, context), True
+
+
+def release_trust(conf, context, dbapi, trust_id):
+    """A device let go of ``trust_id``: deleted once no device holds
+    it."""
+    if trust_id and not dbapi.trust_in_use(context, trust_id):
+        delete_trust(conf, trust_id)
+
+
 def delete_trust(conf, trust_id):
     """Best effort: the trust of a deleted device (its trustor or an
     admin may delete it; the [nova] service credentials are tried)."""
@@ -99,9 +119,16 @@ def delete_trust(conf, trust_id):
             return
         session = ks_loading.load_session_from_conf_options(
             conf, 'nova', auth=auth)
-        session.delete('/OS-TRUST/trusts/%s' % trust_id, endpoint_filter={
-            'service_type': 'identity', 'interface': 'public',
-            'version': (3, 0)}, raise_exc=False)
+        reply = session.delete('/OS-TRUST/trusts/%s' % trust_id,
+                               endpoint_filter={
+                                   'service_type': 'identity',
+                                   'interface': 'public',
+                                   'version': (3, 0)}, raise_exc=False)
+        if reply.status_code not in (204, 404):
+            LOG.warning('Trust %s of a deleted device not deleted: Keystone '
+                        'answered %s', trust_id, reply.status_code)
+        else:
+            LOG.info('Trust %s deleted (no device holds it)', trust_id)
     except Exception as e:  # the trust is useless without its device
         LOG.warning('Trust %s of a deleted device not deleted: %s',
                     trust_id, e)

@@ -491,7 +491,8 @@ class OperationRunner:
             expected_states=(states.OP_PROCESSING,), ends=ends,
             outcome='completed', follow_ups=follow_ups, notices=notices)
         if ended and device_values is None:
-            keystone.delete_trust(self.conf, work.device.get('trust_id'))
+            keystone.release_trust(self.conf, ctx, self.dbapi,
+                                   work.device.get('trust_id'))
         if ended:
             LOG.info('Operation %s (%s of %s %s) completed', operation.id,
                      operation.kind, operation.resource_type,

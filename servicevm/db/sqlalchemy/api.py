@@ -100,6 +100,24 @@ class Connection(services.ServiceInstanceQueries,
             raise exceptions.DeviceNotFound(id=device_id)
         return row
 
+    def device_trust_for(self, context, user_id, project_id):
+        """The trust of a live device of ``user_id`` in ``project_id``
+        (one trust serves all of a user's devices in a project), or
+        None."""
+        Device = models.Device
+        with ef.reader.using(context) as session:
+            row = session.query(Device.trust_id).filter(
+                Device.user_id == user_id, Device.project_id == project_id,
+                Device.trust_id.isnot(None),
+                Device.status != states.PENDING_DELETE).first()
+            return row[0] if row else None
+
+    def trust_in_use(self, context, trust_id):
+        """Whether a device still holds ``trust_id``."""
+        with ef.reader.using(context) as session:
+            return session.query(models.Device.id).filter(
+                models.Device.trust_id == trust_id).first() is not None
+
     def device_create(self, context, values, on_failure=None):
         """Create a device in PENDING_CREATE, held by its create
         operation, in one transaction; returns (device, operation)."""

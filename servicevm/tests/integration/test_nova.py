@@ -1,5 +1,7 @@
 """The Nova driver against real Keystone, Neutron, Glance and Nova."""
 
+import sqlalchemy as sa
+
 from servicevm.tests.integration import base
 
 
@@ -186,3 +188,55 @@ class TestNovaDevices(base.CloudTestCase):
         self.assertNotEqual(victim, starts[1])
         self.delete_and_check_gone(device['id'], self.server(
             device['id'])['id'])
+
+    def query(self, sql, **params):
+        engine = sa.create_engine(self.database.url_string)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(sa.text(sql), params).fetchall()
+        finally:
+            engine.dispose()
+
+    def trust_of(self, device_id):
+        return self.query('SELECT trust_id FROM devices WHERE id = :id',
+                          id=device_id)[0][0]
+
+    def trust_exists(self, trust_id):
+        reply = self.session('demo1').get(
+            '/OS-TRUST/trusts/%s' % trust_id, endpoint_filter={
+                'service_type': 'identity', 'interface': 'public',
+                'version': (3, 0)}, raise_exc=False)
+        self.assertIn(reply.status_code, (200, 404), reply.text[:300])
+        return reply.status_code == 200
+
+    def test_one_trust_per_user_and_project(self):
+        """A user's devices in a project share one Keystone trust, which
+        lives as long as one of them does."""
+        template = self.nova_template()
+        first, op_id = self.create(template['id'])
+        self.wait_operation(op_id, 'COMPLETED')
+        second, op_id = self.create(template['id'])
+        self.wait_operation(op_id, 'COMPLETED')
+        trust_id = self.trust_of(first['id'])
+        self.assertTrue(trust_id)
+        self.assertEqual(trust_id, self.trust_of(second['id']))
+        self.assertTrue(self.trust_exists(trust_id))
+        self.delete_and_check_gone(first['id'],
+                                   self.server(first['id'])['id'])
+        self.assertTrue(self.trust_exists(trust_id))
+        # The other device still acts through it.
+        result = self.act(second['id'], 'reboot')
+        self.wait_operation(result['operation_id'], 'COMPLETED')
+        self.delete_and_check_gone(second['id'],
+                                   self.server(second['id'])['id'])
+        # Devices of demo1 left by the class's earlier tests may hold it
+        # too: it goes with the last of them.
+        for (device_id,) in self.query(
+                'SELECT id FROM devices WHERE trust_id = :t', t=trust_id):
+            self.assertTrue(self.trust_exists(trust_id))
+            self.expect(202, 'DELETE', '/v1/devices/%s' % device_id,
+                        persona='demo1')
+            self.wait_for_device(device_id, None, persona='demo1',
+                                 timeout=self.VM_TIMEOUT)
+        self.wait_until(lambda: not self.trust_exists(trust_id),
+                        'the trust to be deleted', timeout=30)

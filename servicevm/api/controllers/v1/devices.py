@@ -139,14 +139,17 @@ class DevicesController(utils.RestController):
         values['user_id'] = ctx.user_id
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
+        made = False
         if values['project_id'] == ctx.project_id:
             # The conductor will act in the caller's project through it.
-            values['trust_id'] = keystone.create_trust(CONF, ctx)
+            values['trust_id'], made = keystone.trust_for(CONF, ctx,
+                                                          self.dbapi)
         try:
             device, operation = self.dbapi.device_create(
                 ctx, values, on_failure=values.pop('on_failure', None))
         except Exception:
-            keystone.delete_trust(CONF, values.get('trust_id'))
+            if made:
+                keystone.delete_trust(CONF, values.get('trust_id'))
             raise
         # Cast only once the device and its operation are committed.
         self.rpcapi.run_operation(ctx, operation.id)

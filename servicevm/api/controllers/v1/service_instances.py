@@ -81,7 +81,7 @@ class ServiceInstancesController(utils.RestController):
         loader.check_enabled(CONF, loader.MGMT_NAMESPACE,
                              values['mgmt_driver'],
                              'service_instance.mgmt_driver')
-        device_values = None
+        device_values, made = None, False
         template_id = values.pop('template_id', None)
         device_kwargs = values.pop('device_kwargs', None)
         if template_id is not None:
@@ -94,7 +94,8 @@ class ServiceInstancesController(utils.RestController):
                 'name': 'service-%s' % (values.get('name') or 'instance'),
                 'kwargs': device_kwargs or {}}
             if values['project_id'] == ctx.project_id:
-                device_values['trust_id'] = keystone.create_trust(CONF, ctx)
+                device_values['trust_id'], made = keystone.trust_for(
+                    CONF, ctx, self.dbapi)
         elif device_kwargs is not None:
             raise exceptions.InvalidParameter(
                 reason='device_kwargs goes with template_id (the device '
@@ -104,8 +105,8 @@ class ServiceInstancesController(utils.RestController):
             service, started = self.dbapi.service_instance_create(
                 ctx, values, device_values)
         except Exception:
-            keystone.delete_trust(CONF, (device_values or {}).get(
-                'trust_id'))
+            if made:
+                keystone.delete_trust(CONF, device_values.get('trust_id'))
             raise
         body = {'service_instance': service.as_dict()}
         if not started:
