@@ -19,7 +19,9 @@ import time
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import session as ks_session
 from oslo_log import log as logging
+import requests
 
 from servicevm.common import exceptions
 from servicevm.drivers.device import base
@@ -38,6 +40,17 @@ def http_status(error):
             return value
     response = getattr(error, 'response', None)
     return getattr(response, 'status_code', None)
+
+
+def _pooled(calls):
+    """A requests session that keeps a connection for each of ``calls``
+    parallel calls (requests keeps 10 per host: more parallel calls than
+    that each opened a connection of their own and threw it away)."""
+    http = requests.Session()
+    for scheme in ('http://', 'https://'):
+        http.mount(scheme, ks_session.TCPKeepAliveAdapter(
+            pool_maxsize=max(10, calls + 2)))
+    return http
 
 
 class Credentials:
@@ -72,7 +85,9 @@ class Credentials:
                                'options in [%s]' % (
                                    'trustee' if key else self.group))
                 session = ks_loading.load_session_from_conf_options(
-                    self.conf, self.group, auth=auth)
+                    self.conf, self.group, auth=auth,
+                    session=_pooled(getattr(
+                        self.conf, self.group).max_parallel_calls))
                 if len(self._sessions) > 500:
                     self._sessions.clear()
                 self._sessions[key] = session

@@ -1211,6 +1211,17 @@ class TestCredentials(base.TestCase):
         self.assertEqual(['nova', 'nova'],
                          [c.args[1] for c in session.mock_calls])
 
+    def test_sessions_keep_a_connection_per_parallel_call(self):
+        self.config(max_parallel_calls=40, group='heat')
+        with mock.patch.object(openstack.ks_loading,
+                               'load_auth_from_conf_options'):
+            session = openstack.Credentials(CONF, 'heat').session(None)
+        for scheme in ('http://', 'https://'):
+            adapter = session.session.get_adapter(scheme + '127.0.0.1')
+            self.assertIsInstance(adapter,
+                                  openstack.ks_session.TCPKeepAliveAdapter)
+            self.assertEqual(42, adapter._pool_maxsize)
+
     def test_adapter_kwargs(self):
         self.config(region_name='r1', valid_interfaces=['internal'],
                     endpoint_override='http://nova:8774/v2.1',
