@@ -10,6 +10,7 @@ with it. Without a token (noauth) or with ``[vim] credentials = service``
 no trust is made and the drivers use their own credentials.
 """
 
+import contextlib
 import threading
 
 from keystoneauth1 import exceptions as ks_exc
@@ -88,17 +89,37 @@ def create_trust(conf, context):
     return trust_id
 
 
+# Requests of one user in one project that find no trust wait for the
+# one that makes it (in this process): without that, a burst of first
+# requests made a trust each (and the conductor a token for each).
+_MAKING = [threading.Lock() for _ in range(64)]
+
+
+@contextlib.contextmanager
 def trust_for(conf, context, dbapi):
-    """(trust id, whether it was made now) for a device the caller
-    creates in its project: the trust of another of its devices there,
-    else a new one; (None, False) when none is wanted."""
+    """Yields the trust for a device the caller creates in its project:
+    the trust of another of its devices there, else a new one (deleted
+    again if the body of the ``with`` fails); None when none is wanted.
+    The body should commit the device that holds the trust: a new trust
+    is made under a lock that other requests of the same user and project
+    wait on, which is held until the body ends, so that they find it."""
     if not wanted(conf, context):
-        return None, False
-    trust_id = dbapi.device_trust_for(context, context.user_id,
-                                      context.project_id)
-    if trust_id:
-        return trust_id, False
-    return create_trust(conf, context), True
+        yield None
+        return
+    user, project = context.user_id, context.project_id
+    trust_id = dbapi.device_trust_for(context, user, project)
+    if not trust_id:
+        with _MAKING[hash((user, project)) % len(_MAKING)]:
+            trust_id = dbapi.device_trust_for(context, user, project)
+            if not trust_id:
+                trust_id = create_trust(conf, context)
+                try:
+                    yield trust_id
+                except BaseException:
+                    delete_trust(conf, trust_id)
+                    raise
+                return
+    yield trust_id
 
 
 def release_trust(conf, context, dbapi, trust_id):

@@ -1,6 +1,8 @@
 """/v1/devices: running appliances made from templates, and their
 events."""
 
+import contextlib
+
 from oslo_config import cfg
 from oslo_utils import strutils
 import pecan
@@ -139,18 +141,14 @@ class DevicesController(utils.RestController):
         values['user_id'] = ctx.user_id
         policy.authorize(RULE + ':create', ctx,
                          {'project_id': values['project_id']})
-        made = False
-        if values['project_id'] == ctx.project_id:
-            # The conductor will act in the caller's project through it.
-            values['trust_id'], made = keystone.trust_for(CONF, ctx,
-                                                          self.dbapi)
-        try:
+        # The conductor will act in the caller's project through a trust
+        # (none for a device made in another project).
+        with (keystone.trust_for(CONF, ctx, self.dbapi)
+              if values['project_id'] == ctx.project_id
+              else contextlib.nullcontext()) as trust_id:
+            values['trust_id'] = trust_id
             device, operation = self.dbapi.device_create(
                 ctx, values, on_failure=values.pop('on_failure', None))
-        except Exception:
-            if made:
-                keystone.delete_trust(CONF, values.get('trust_id'))
-            raise
         # Cast only once the device and its operation are committed.
         self.rpcapi.run_operation(ctx, operation.id)
         utils.accepted(operation.id, 'device', device.as_dict(), 'create')

@@ -1,5 +1,7 @@
 """/v1/service_instances: logical services bound to devices."""
 
+import contextlib
+
 from oslo_config import cfg
 import pecan
 
@@ -81,7 +83,7 @@ class ServiceInstancesController(utils.RestController):
         loader.check_enabled(CONF, loader.MGMT_NAMESPACE,
                              values['mgmt_driver'],
                              'service_instance.mgmt_driver')
-        device_values, made = None, False
+        device_values, trusted = None, False
         template_id = values.pop('template_id', None)
         device_kwargs = values.pop('device_kwargs', None)
         if template_id is not None:
@@ -93,21 +95,19 @@ class ServiceInstancesController(utils.RestController):
                 'template_id': template_id, 'user_id': ctx.user_id,
                 'name': 'service-%s' % (values.get('name') or 'instance'),
                 'kwargs': device_kwargs or {}}
-            if values['project_id'] == ctx.project_id:
-                device_values['trust_id'], made = keystone.trust_for(
-                    CONF, ctx, self.dbapi)
+            # The conductor acts in the caller's project through a trust.
+            trusted = values['project_id'] == ctx.project_id
         elif device_kwargs is not None:
             raise exceptions.InvalidParameter(
                 reason='device_kwargs goes with template_id (the device '
                        'made for the service instance).',
                 field='service_instance.device_kwargs')
-        try:
+        with (keystone.trust_for(CONF, ctx, self.dbapi) if trusted
+              else contextlib.nullcontext()) as trust_id:
+            if trusted:
+                device_values['trust_id'] = trust_id
             service, started = self.dbapi.service_instance_create(
                 ctx, values, device_values)
-        except Exception:
-            if made:
-                keystone.delete_trust(CONF, device_values.get('trust_id'))
-            raise
         body = {'service_instance': service.as_dict()}
         if not started:
             pecan.response.status = 201
