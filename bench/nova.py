@@ -27,14 +27,19 @@ its span (span / poll_interval). The driver finds images in Glance
 itself (by the catalog), so those calls are not counted.
 
 Overhead per device (the target): a device's request -> ACTIVE in
-servicevm, less its server's own time in Nova (the proxy's POST
-/servers, matched by server name, -> ACTIVE in the bench's Nova list).
-What is left is servicevm's: request -> POST /servers (API, conductor,
-waiting for one of [nova] max_parallel_calls) and Nova's ACTIVE ->
-servicevm's (the poll). The direct baseline is not a fair yardstick for
-that: its clock starts when one of its client threads sends the POST, so
-its requests' wait for a thread is not counted; its p50 difference is
-printed too.
+servicevm, less its server's own time in Nova: the proxy's POST /servers
+(matched by server name) -> the end of the build by Nova's own record
+(the instance action ``create``, its event
+``compute__do_build_and_run_instance``; without instance actions the
+bench's Nova list stands in for it). What is left is servicevm's:
+request -> POST /servers (the API's answer, the conductor picking the
+operation up, a free Nova call slot) and built -> ACTIVE in servicevm
+(the poll: its interval, and the list's wait in nova-api behind other
+requests). Those parts are printed too, from the bench's clock and the
+operation steps' times in servicevm's database. The direct baseline is
+not a fair yardstick for that: its clock starts when one of its client
+threads sends the POST, so its requests' wait for a thread is not
+counted; its p50 difference is printed too.
 
 Nova asks Neutron for the ports of every server of a list in one GET;
 tools/minicloud.sh serves its APIs with unlimited request lines for that
@@ -50,6 +55,7 @@ targets met, 1 a target missed or a server in ERROR, 2 the run failed.
 
 import argparse
 import collections
+import datetime
 import http.client
 import http.server
 import importlib.util
@@ -153,8 +159,11 @@ class CountingProxy:
                 for conn in getattr(self, 'upstream', {}).values():
                     conn.close()
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                                      Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # servicevm sends up to [nova] max_parallel_calls at once (the
+            # default backlog of 5 reset the connections beyond it).
+            request_queue_size = 512
+        self.server = Server(('127.0.0.1', 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
@@ -325,6 +334,7 @@ class Bench:
         self.db_created = False
         self.results = {}
         self.notes = []
+        self.raw = {}        # batch -> device name -> its times
 
     # ---- the cloud -------------------------------------------------------
 
@@ -397,6 +407,32 @@ class Bench:
                        timeout, 'the servers %s to be gone' % what,
                        interval=1.0)
         return len(found)
+
+    def built_at(self, prefix):
+        """{server name: when Nova finished building it (its own record:
+        the end of the compute__do_build_and_run_instance event of the
+        create action, which sets it ACTIVE), on this process's
+        time.monotonic() clock}. Sharper than the bench's list of the
+        servers every 0.5 s, whose answers take up to seconds under load."""
+        offset = time.time() - time.monotonic()
+        epoch = datetime.datetime(1970, 1, 1)
+        found = {}
+        for server in self.nova_servers(name='^' + prefix):
+            actions = [a for a in self.nova.instance_action.list(server)
+                       if a.action == 'create']
+            if not actions:
+                continue
+            action = self.nova.instance_action.get(server,
+                                                   actions[0].request_id)
+            for event in action.events:
+                if (event['event'] == 'compute__do_build_and_run_instance'
+                        and event.get('finish_time')
+                        and event.get('result') == 'Success'):
+                    at = datetime.datetime.fromisoformat(
+                        event['finish_time'].rstrip('Z').split('+')[0])
+                    found[server.name] = ((at - epoch).total_seconds() -
+                                          offset)
+        return found
 
     # ---- servicevm -------------------------------------------------------
 
@@ -604,10 +640,12 @@ class Bench:
         returns ({name: request time}, what watch() saw, what the side
         watch saw)."""
         sent, side_seen, halt = {}, {}, threading.Event()
+        self.answered = {}
 
         def request(name):
             sent[name] = time.monotonic()
             fn(name)
+            self.answered[name] = time.monotonic() - sent[name]
 
         def watch_side():
             try:
@@ -681,6 +719,18 @@ class Bench:
         sent, active, nova_active = self.run_phase(
             create, names, self.svm_states, self.args.svm_poll, 'ACTIVE',
             side=in_nova)
+        answered = dict(self.answered)
+        steps = self.steps_of(prefix)
+        built = self.built_at(prefix)
+        offset = time.time() - time.monotonic()
+        self.raw[label] = {
+            name: {'sent': sent.get(name), 'answered': answered.get(name),
+                   'active': active.get(name, (None,))[0],
+                   'list_active': nova_active.get(name, (None,))[0],
+                   'built': built.get(name),
+                   'db': {k: v - offset for k, v in
+                          steps.get(name, {}).items()}}
+            for name in names}
         failed = [k for k, (_, state) in active.items() if state == 'ERROR']
         if failed:
             _, body = self.client().request('GET', '/v1/devices/' +
@@ -703,19 +753,30 @@ class Bench:
             log('note: ' + self.notes[-1])
         self.proxy.phase = 'after:' + label
         # Per device: its server's own time in Nova (POST /servers sent ->
-        # ACTIVE in Nova), and what servicevm added: request -> POST sent
-        # (API, conductor, a free Nova call slot) and Nova's ACTIVE ->
-        # servicevm's.
+        # built, by Nova's own record), and what servicevm added: request
+        # -> POST sent (API, conductor, a free Nova call slot) and Nova's
+        # ACTIVE -> servicevm's. Without Nova's record (no instance
+        # actions), the bench's list of the servers stands in for it.
         with self.proxy.lock:
             posted = dict(self.proxy.posts)
-        timed = [k for k in nova_active if k in posted and k in active
+        done = built or {k: v[0] for k, v in nova_active.items()}
+        timed = [k for k in done if k in posted and k in active
                  and active[k][1] != 'ERROR']
-        out = {'own_nova': lat([nova_active[k][0] - posted[k]
-                                for k in timed]),
+        out = {'own_nova': lat([done[k] - posted[k] for k in timed]),
                'before_nova': lat([posted[k] - sent[k] for k in timed]),
+               'api_answer': lat(list(answered.values())),
+               'to_create_vm': lat([
+                   v['create_vm'] - v['created'] for v in steps.values()
+                   if 'create_vm' in v]),
+               'wait_active_to_seen': lat([
+                   active[k][0] - steps[k]['wait_active'] + offset
+                   for k in timed if 'wait_active' in steps.get(k, {})]),
+               'seen_after_built': lat([active[k][0] - done[k]
+                                        for k in timed]),
+               'active_from': 'instance actions' if built else 'list',
                'device_overhead': lat([
-                   (active[k][0] - sent[k]) -
-                   (nova_active[k][0] - posted[k]) for k in timed])}
+                   (active[k][0] - sent[k]) - (done[k] - posted[k])
+                   for k in timed])}
         out.update({
             'devices': n, 'create': self.figures(sent, active),
             'create_nova_active': self.figures(sent, nova_active),
@@ -732,6 +793,37 @@ class Bench:
                 [c['per_device'] for c in out['nova_calls'].values()],
                 out['poll']['per_cycle']))
         return out
+
+    def steps_of(self, prefix):
+        """{device name: {'created': its create operation's row (the
+        API's commit), 'create_vm': the start of its create_vm step,
+        'wait_active': the end of its wait_active step}} as epoch
+        seconds, from the database."""
+        import sqlalchemy as sa
+        engine = sa.create_engine(B.db_url_for(self.admin_url,
+                                               self.db_name))
+        epoch = datetime.datetime(1970, 1, 1)
+        found = collections.defaultdict(dict)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text(
+                    "SELECT d.name, o.created_at, s.name, s.started_at, "
+                    "s.finished_at FROM devices d JOIN operations o ON "
+                    "o.resource_id = d.id AND o.kind = 'create' JOIN "
+                    "operation_steps s ON s.operation_id = o.id "
+                    "WHERE d.name LIKE :prefix"), {'prefix': prefix + '%'})
+                for name, created, step, started, finished in rows:
+                    found[name]['created'] = (created - epoch
+                                              ).total_seconds()
+                    if step == 'create_vm' and started:
+                        found[name]['create_vm'] = (
+                            started - epoch).total_seconds()
+                    if step == 'wait_active' and finished:
+                        found[name]['wait_active'] = (
+                            finished - epoch).total_seconds()
+        finally:
+            engine.dispose()
+        return dict(found)
 
     def calls(self, phase, n):
         calls = self.proxy.of_phase(phase)
@@ -855,11 +947,18 @@ class Bench:
             b = svm[phase][key]
             out.append(row % (label, sec(a), sec(b), sec(diff(b, a), '+')))
         lag = svm['seen_after_nova_active']
-        out.append(row % ('ACTIVE in Nova -> ACTIVE in servicevm p50, p95', '',
+        out.append(row % ('ACTIVE in the list -> in servicevm p50, p95', '',
                           sec(lag['p50_s']), sec(lag['p95_s'])))
+        out.append('  per device, its server built by Nova\'s record (%s):'
+                   % svm.get('active_from'))
         for key, label in (
+                ('seen_after_built', 'built -> ACTIVE in servicevm p50, p95'),
                 ('own_nova', 'its server\'s own Nova time p50, p95'),
                 ('before_nova', 'request -> its POST /servers p50, p95'),
+                ('api_answer', '  of which the API\'s answer p50, p95'),
+                ('to_create_vm', '  and operation row -> create_vm step'),
+                ('wait_active_to_seen', 'wait_active step ended -> seen '
+                                        'ACTIVE'),
                 ('device_overhead', 'overhead per device p50, p95')):
             out.append(row % (label, '', sec(svm[key]['p50_s']),
                               sec(svm[key]['p95_s'])))
@@ -928,7 +1027,8 @@ class Bench:
 
     def write_json(self, result):
         with open(self.args.json, 'w') as f:
-            json.dump(result, f, indent=2, sort_keys=True)
+            json.dump(dict(result, per_device=self.raw), f, indent=2,
+                      sort_keys=True)
         log('figures written to %s' % self.args.json)
 
     def cleanup(self):
