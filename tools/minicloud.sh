@@ -100,7 +100,14 @@ declare -A API_APP=(
     [neutron]="neutron()" [nova-api]="nova()" [heat-api]="heat()"
 )
 declare -A API_WORKERS=(
-    [keystone]=2 [placement]=1 [glance]=1 [neutron]=1 [nova-api]=1 [heat-api]=1
+    [keystone]=2 [placement]=1 [glance]=1 [neutron]=1 [nova-api]=2 [heat-api]=1
+)
+# Threads per worker. A server create keeps a nova-api thread for a second
+# or more (it waits on Neutron, Glance and Placement): with 4 threads a
+# burst of creates queued every other request, lists included, for tens of
+# seconds. Neutron serves each create's port calls, hence its 8.
+declare -A API_THREADS=(
+    [keystone]=4 [placement]=4 [glance]=4 [neutron]=8 [nova-api]=8 [heat-api]=4
 )
 # A path that answers once the application has loaded.
 declare -A API_PROBE=(
@@ -626,7 +633,8 @@ start_api() {
     # 4094 bytes once a project has some dozens of servers.
     launch "${name}" env MINICLOUD_ETC="${ETC}" "${VENV}/bin/gunicorn" \
         --bind "127.0.0.1:${API_PORT[${name}]}" \
-        --workers "${API_WORKERS[${name}]}" --worker-class gthread --threads 4 \
+        --workers "${API_WORKERS[${name}]}" --worker-class gthread \
+        --threads "${API_THREADS[${name}]}" \
         --timeout 120 --graceful-timeout 5 --keep-alive 5 \
         --limit-request-line 0 \
         "${ctl[@]}" --pythonpath "${TOOLS_DIR}" \
