@@ -544,8 +544,13 @@ class _Listing:
     lists of the servers changed since."""
 
     # Nova stamps a change before it commits it: ask again for what
-    # changed a little before the newest change seen.
-    MARGIN = datetime.timedelta(seconds=5)
+    # changed a little before the newest change seen. (Nova shows its
+    # stamps to the second, rounded down, which widens the margin by up to
+    # a second more.) Every server changed in that window comes again in
+    # each list: during a burst of builds a wider margin made the lists,
+    # and Nova's work for them, larger. A change it still misses shows at
+    # the next full list.
+    MARGIN = datetime.timedelta(seconds=2)
 
     def __init__(self, servers):
         self.servers = {s.id: s for s in servers}
