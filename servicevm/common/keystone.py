@@ -108,18 +108,20 @@ def trust_for(conf, context, dbapi):
         return
     user, project = context.user_id, context.project_id
     trust_id = dbapi.device_trust_for(context, user, project)
-    if not trust_id:
-        with _MAKING[hash((user, project)) % len(_MAKING)]:
-            trust_id = dbapi.device_trust_for(context, user, project)
-            if not trust_id:
-                trust_id = create_trust(conf, context)
-                try:
-                    yield trust_id
-                except BaseException:
-                    delete_trust(conf, trust_id)
-                    raise
-                return
-    yield trust_id
+    if trust_id:
+        yield trust_id
+        return
+    with _MAKING[hash((user, project)) % len(_MAKING)]:
+        trust_id = dbapi.device_trust_for(context, user, project)
+        if trust_id:        # made meanwhile by a request we waited for
+            yield trust_id
+            return
+        trust_id = create_trust(conf, context)
+        try:
+            yield trust_id
+        except BaseException:
+            delete_trust(conf, trust_id)
+            raise
 
 
 def release_trust(conf, context, dbapi, trust_id):
