@@ -274,6 +274,14 @@ class Pool:
         self.check()
 
 
+def monotonic(utc):
+    """A naive UTC datetime (Nova's and servicevm's records) on this
+    process's time.monotonic() clock."""
+    epoch = datetime.datetime(1970, 1, 1)
+    return ((utc - epoch).total_seconds() -
+            (time.time() - time.monotonic()))
+
+
 def lat(values):
     return {'n': len(values),
             'p50_s': round(pct(values, 50), 2) if values else None,
@@ -414,8 +422,6 @@ class Bench:
         create action, which sets it ACTIVE), on this process's
         time.monotonic() clock}. Sharper than the bench's list of the
         servers every 0.5 s, whose answers take up to seconds under load."""
-        offset = time.time() - time.monotonic()
-        epoch = datetime.datetime(1970, 1, 1)
         found = {}
         for server in self.nova_servers(name='^' + prefix):
             actions = [a for a in self.nova.instance_action.list(server)
@@ -428,10 +434,9 @@ class Bench:
                 if (event['event'] == 'compute__do_build_and_run_instance'
                         and event.get('finish_time')
                         and event.get('result') == 'Success'):
-                    at = datetime.datetime.fromisoformat(
-                        event['finish_time'].rstrip('Z').split('+')[0])
-                    found[server.name] = ((at - epoch).total_seconds() -
-                                          offset)
+                    found[server.name] = monotonic(
+                        datetime.datetime.fromisoformat(
+                            event['finish_time'].rstrip('Z').split('+')[0]))
         return found
 
     # ---- servicevm -------------------------------------------------------
@@ -722,14 +727,12 @@ class Bench:
         answered = dict(self.answered)
         steps = self.steps_of(prefix)
         built = self.built_at(prefix)
-        offset = time.time() - time.monotonic()
         self.raw[label] = {
             name: {'sent': sent.get(name), 'answered': answered.get(name),
                    'active': active.get(name, (None,))[0],
                    'list_active': nova_active.get(name, (None,))[0],
                    'built': built.get(name),
-                   'db': {k: v - offset for k, v in
-                          steps.get(name, {}).items()}}
+                   'db': steps.get(name, {})}
             for name in names}
         failed = [k for k, (_, state) in active.items() if state == 'ERROR']
         if failed:
@@ -769,7 +772,7 @@ class Bench:
                    v['create_vm'] - v['created'] for v in steps.values()
                    if 'create_vm' in v]),
                'wait_active_to_seen': lat([
-                   active[k][0] - steps[k]['wait_active'] + offset
+                   active[k][0] - steps[k]['wait_active']
                    for k in timed if 'wait_active' in steps.get(k, {})]),
                'seen_after_built': lat([active[k][0] - done[k]
                                         for k in timed]),
@@ -797,12 +800,11 @@ class Bench:
     def steps_of(self, prefix):
         """{device name: {'created': its create operation's row (the
         API's commit), 'create_vm': the start of its create_vm step,
-        'wait_active': the end of its wait_active step}} as epoch
-        seconds, from the database."""
+        'wait_active': the end of its wait_active step}} on this
+        process's time.monotonic() clock, from the database."""
         import sqlalchemy as sa
         engine = sa.create_engine(B.db_url_for(self.admin_url,
                                                self.db_name))
-        epoch = datetime.datetime(1970, 1, 1)
         found = collections.defaultdict(dict)
         try:
             with engine.connect() as conn:
@@ -813,14 +815,11 @@ class Bench:
                     "operation_steps s ON s.operation_id = o.id "
                     "WHERE d.name LIKE :prefix"), {'prefix': prefix + '%'})
                 for name, created, step, started, finished in rows:
-                    found[name]['created'] = (created - epoch
-                                              ).total_seconds()
+                    found[name]['created'] = monotonic(created)
                     if step == 'create_vm' and started:
-                        found[name]['create_vm'] = (
-                            started - epoch).total_seconds()
+                        found[name]['create_vm'] = monotonic(started)
                     if step == 'wait_active' and finished:
-                        found[name]['wait_active'] = (
-                            finished - epoch).total_seconds()
+                        found[name]['wait_active'] = monotonic(finished)
         finally:
             engine.dispose()
         return dict(found)
