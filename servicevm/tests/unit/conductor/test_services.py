@@ -145,6 +145,8 @@ class TestBindAndConfigure(ServiceTestCase):
         device_id = self.active_device(template_id)
         other = self.active_device(self.template(service_types=['lb']))
         first = self.create_service(devices=[device_id])
+        # Its configure operation done first: its steps write rows.
+        self.wait_rest(first.json['operation_id'], 'COMPLETED')
         for devices, status, code in (
                 ([other], 409, 'servicevm.conflict'),
                 (['00000000-0000-4000-8000-000000000000'], 400,
@@ -154,7 +156,6 @@ class TestBindAndConfigure(ServiceTestCase):
                     self.create_service(devices=devices, status='*'),
                     status)
             self.assertEqual(code, error['code'])
-        self.wait_rest(first.json['operation_id'], 'COMPLETED')
         # While its device is being configured, a service cannot go.
         self.set_holder(device_id)
         with self.assertNoNewRows():
