@@ -390,8 +390,12 @@ cores = -1
 ram = -1
 [oslo_concurrency]
 lock_path = ${DATA_DIR}/nova/lock
+# Versioned notifications on the cloud's bus (topic
+# versioned_notifications), for servicevm's [nova] notifications_url.
 [oslo_messaging_notifications]
-driver = noop
+driver = messagingv2
+[notifications]
+notification_format = versioned
 [glance]
 region_name = RegionOne
 [cinder]
@@ -705,6 +709,7 @@ bootstrap() {
         MINICLOUD_ENV_JSON="${ENV_JSON}" \
         MINICLOUD_ENV_SH="${ENV_SH}" \
         MINICLOUD_COMPUTE_HOST="${COMPUTE_HOST}" \
+        MINICLOUD_NOTIFICATIONS_URL="$(transport_url)" \
         timeout "${BOOTSTRAP_TIMEOUT}" "${VENV}/bin/python" "${TOOLS_DIR}/bootstrap.py" "$1"
 }
 

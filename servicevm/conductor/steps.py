@@ -49,7 +49,9 @@ class StepError(exceptions.ServiceVMException):
 
 def wait_for(ctx, work, done, what):
     """Poll the device's VIM state until ``done(result)``; interruptible,
-    bounded by [conductor] device_timeout; returns the last result."""
+    bounded by [conductor] device_timeout; returns the last result. Polls
+    are [conductor] poll_interval apart, unless the driver's poll waits
+    for its next cycle itself (a pause as well would miss cycles)."""
     conf = work.conf.conductor
     deadline = time.monotonic() + conf.device_timeout
     while True:
@@ -63,7 +65,8 @@ def wait_for(ctx, work, done, what):
             raise StepError(reason='the device was not %s after %d s '
                                    '(state %s)' % (what, conf.device_timeout,
                                                    result.state))
-        work.driver.sleep(ctx, conf.poll_interval)
+        if not work.driver.poll_waits:
+            work.driver.sleep(ctx, conf.poll_interval)
 
 
 class CreateVM(Step):
@@ -99,9 +102,16 @@ class WaitActive(Step):
     def run(self, ctx, work):
         result = wait_for(ctx, work, lambda r: r.state == 'active', 'active')
         self._found(work, result)
-        return 'active at %s' % result.mgmt_address
+        work.seen_active = True
+        heard = result.details.get('heard')
+        return 'active at %s%s' % (result.mgmt_address, (
+            ' (told by the VIM\'s notification %s)' % heard
+            if heard else ''))
 
     def check(self, ctx, work):
+        if getattr(work, 'seen_active', False):
+            # This run saw it (a poll again would wait a whole cycle).
+            return True
         result = work.poll(ctx)
         if result.state != 'active':
             return False
@@ -190,12 +200,15 @@ class WaitGone(Step):
                        'delete was asked %d times: %s' % (
                            work.device['id'], retries[0] + 1, e))
             raise
+        work.seen_gone = True
         if retries[0]:
             return 'gone (delete asked %d times)' % (retries[0] + 1)
         return 'gone'
 
     def check(self, ctx, work):
-        return work.poll(ctx).state == 'gone'
+        # This run saw it gone, else a poll tells.
+        return (getattr(work, 'seen_gone', False) or
+                work.poll(ctx).state == 'gone')
 
 
 class RunAction(Step):

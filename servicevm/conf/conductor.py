@@ -10,7 +10,10 @@ opts = [
                     'of operations one conductor runs in parallel.'),
     cfg.FloatOpt('poll_interval', default=2.0, min=0.01,
                  help='Seconds between two polls of the VIM while waiting '
-                      'for a device to be built or torn down.'),
+                      'for a device to be built or torn down, for drivers '
+                      'whose poll answers at once (noop). The Nova and '
+                      'Heat drivers\' batched polls wait for their next '
+                      'cycle ([nova] and [heat] poll_interval) instead.'),
     cfg.IntOpt('device_timeout', default=1800, min=1,
                help='Seconds a device may take to become ACTIVE, or to be '
                     'gone after a delete, before its operation fails.'),

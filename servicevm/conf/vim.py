@@ -74,6 +74,26 @@ nova_opts = _driver_opts('Nova', 1.0) + [
                       'answer (changes-since). A poll that waits for a '
                       'server to be gone, or for one it does not know, '
                       'lists them all. 0: every poll lists them all.'),
+    cfg.StrOpt('notifications_url', secret=True,
+               help='Transport URL of the bus Nova sends its versioned '
+                    'notifications on (nova.conf [oslo_messaging_'
+                    'notifications] transport_url, else its '
+                    'transport_url). When set, the conductor listens: a '
+                    'servicevm server whose build, start, stop or reboot '
+                    'ended answers the operations waiting on it at once, '
+                    'and any other change of one starts the next batched '
+                    'poll now. The poll stays for everything else. Unset: '
+                    'polls only.'),
+    cfg.StrOpt('notifications_topic', default='versioned_notifications',
+               help='Topic of Nova\'s versioned notifications (nova.conf '
+                    '[notifications] versioned_notifications_topics).'),
+    cfg.StrOpt('notifications_exchange', default='nova',
+               help='Exchange Nova sends its notifications to (nova.conf '
+                    '[DEFAULT] control_exchange).'),
+    cfg.StrOpt('notifications_pool',
+               help='Listener pool: each pool gets every notification in '
+                    'a queue of its own. Default: servicevm-<host>, so that '
+                    'every conductor hears of the servers it waits on.'),
 ]
 heat_opts = _driver_opts('Heat', 2.0)
 

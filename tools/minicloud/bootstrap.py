@@ -31,6 +31,7 @@ SETTINGS = [
     "MINICLOUD_SERVICE_PASSWORD", "MINICLOUD_SERVICEVM_PASSWORD",
     "MINICLOUD_DEMO_PASSWORD", "MINICLOUD_ENDPOINTS", "MINICLOUD_ENV_JSON",
     "MINICLOUD_ENV_SH", "MINICLOUD_COMPUTE_HOST",
+    "MINICLOUD_NOTIFICATIONS_URL",
 ]
 
 # One service user per OpenStack service (admin + service roles in project
@@ -343,6 +344,9 @@ def do_resources(s):
         "MINICLOUD_SERVICEVM_PROJECT_ID": service_project,
         "MINICLOUD_DOMAIN": DOMAIN,
         "MINICLOUD_COMPUTE_HOST": s["MINICLOUD_COMPUTE_HOST"],
+        # Nova's versioned notifications: this bus, topic
+        # versioned_notifications.
+        "MINICLOUD_NOTIFICATIONS_URL": s["MINICLOUD_NOTIFICATIONS_URL"],
         "MINICLOUD_ENV_JSON": s["MINICLOUD_ENV_JSON"],
     }
     for demo in DEMOS:

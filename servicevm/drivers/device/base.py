@@ -100,9 +100,20 @@ class DeviceDriver(metaclass=abc.ABCMeta):
     #: Required and optional parameters of each supported action:
     #: {action: ({required name: type}, {optional name: type})}.
     action_params = {}
+    #: Whether poll() answers only from a query it starts after the call
+    #: (a batched poll's next cycle): a caller that polls in a loop then
+    #: needs no pause of its own between two polls.
+    poll_waits = False
 
     def __init__(self, conf):
         self.conf = conf
+
+    def start(self, host):
+        """A conductor (``host``) starts: start what the driver runs in
+        the background there (e.g. a listener of its VIM's events)."""
+
+    def stop(self):
+        """The conductor stops: stop what start() started."""
 
     @abc.abstractmethod
     def create(self, context, device, new=False):

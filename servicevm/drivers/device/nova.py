@@ -38,6 +38,7 @@ from oslo_utils import uuidutils
 from servicevm.common import exceptions
 from servicevm.common import states
 from servicevm.drivers.device import base
+from servicevm.drivers.device import nova_events
 from servicevm.drivers.device import openstack
 
 LOG = logging.getLogger(__name__)
@@ -83,6 +84,49 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         self._listings = {}
         # device id -> when this driver's create of it returned.
         self._created = {}
+        self._listener = None
+        #: Nova notifications heard, and those that answered a poll.
+        self.heard_counts = {'heard': 0, 'answered': 0}
+
+    # ---- Nova's notifications ----------------------------------------------
+
+    def start(self, host):
+        if self.options.notifications_url and self._listener is None:
+            self._listener = nova_events.listen(self.conf, self, host)
+
+    def stop(self):
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+            listener.wait()
+
+    def heard(self, event_type, payload):
+        """A Nova notification (nova_events.Endpoint): an action's end
+        that left a servicevm server resting answers the polls waiting on
+        its device now, as the next list would."""
+        server_id, device_id = nova_events.device_of(payload)
+        if not device_id:
+            return
+        with self._lock:
+            self.heard_counts['heard'] += 1
+        server = nova_events.resting_server(event_type, payload)
+        # Nothing older than the last change asked of the device (a
+        # reboot just asked must not end with the news of the build).
+        if server is None or self.changed_at(device_id) > server.heard_at:
+            return
+
+        def answer(device):
+            if device.get('instance_id') != server_id:
+                return None
+            result = self._poll_one(self.credentials.key(device), device,
+                                    [server])
+            result.details['heard'] = event_type
+            return result
+        if self.push(device_id, answer):
+            with self._lock:
+                self.heard_counts['answered'] += 1
+            LOG.debug('Device %s: %s answered its poll', device_id,
+                      event_type)
 
     # ---- clients -----------------------------------------------------------
 

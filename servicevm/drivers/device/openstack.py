@@ -107,6 +107,7 @@ class OpenStackDriver(base.DeviceDriver):
     """Base of the drivers that talk to an OpenStack cloud."""
 
     group = None
+    poll_waits = True
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -209,6 +210,13 @@ class OpenStackDriver(base.DeviceDriver):
                                           group, fresh=True))
         return result
 
+    def push(self, device_id, answer):
+        """What a notification told of ``device_id``, to the polls
+        waiting on it (see BatchPoller.push); whether one did."""
+        with self._lock:
+            pollers = list(self._pollers.values())
+        return any([p.push(device_id, answer) for p in pollers])
+
     def _poller(self, key):
         with self._lock:
             poller = self._pollers.get(key)
@@ -244,6 +252,52 @@ class BatchPoller:
         # kept in the next query. device id -> (device, until).
         self._recent = {}
         self._thread = None
+        # What notifications said of the devices polled lately: device id
+        # -> (PollResult, its number among the pushes, when it came). A
+        # query that starts later drops it (it knows as much, or more).
+        self._pushed = {}
+        self._pushes = 0
+        # device id -> the number of the last push a waiter took: each
+        # push answers one wait (the next one waits for news).
+        self._taken = {}
+
+    def push(self, device_id, answer):
+        """A notification told how a device is: ``answer(device)`` is
+        its PollResult (None: not about the device's VM). Kept for the
+        device if this poller polled it lately: its waiters take it
+        without waiting for the next cycle, as does the next waiter if
+        none waits now (the news may come between two polls of an
+        operation). Returns whether it was kept."""
+        with self._cond:
+            entry = (self._waiting.get(device_id) or
+                     self._recent.get(device_id))
+        if entry is None:
+            return False
+        heard_at = time.monotonic()
+        result = answer(entry[0])
+        if result is None:
+            return False
+        with self._cond:
+            self._pushes += 1
+            self._pushed[device_id] = (result, self._pushes, heard_at)
+            self._cond.notify_all()
+        return True
+
+    def _take_pushed(self, devices):
+        """The pushed answers for all ``devices`` that no waiter took
+        yet and that came after the last change asked of the device
+        (marked taken), else None."""
+        found = {}
+        for device in devices:
+            result, n, heard_at = self._pushed.get(device['id'],
+                                                   (None, 0, 0))
+            if n <= self._taken.get(device['id'], 0) or (
+                    heard_at < self.driver.changed_at(device['id'])):
+                return None
+            found[device['id']] = (result, n)
+        for device_id, (_, n) in found.items():
+            self._taken[device_id] = n
+        return {k: result for k, (result, _) in found.items()}
 
     def wait(self, context, devices, driver):
         with self._cond:
@@ -267,6 +321,9 @@ class BatchPoller:
             interrupt = getattr(context, 'interrupt', None)
             with self._cond:
                 while self._cycle < target:
+                    pushed = self._take_pushed(devices)
+                    if pushed is not None:
+                        return pushed
                     if interrupt is not None and interrupt.is_set():
                         driver.sleep(context, 0)  # raises Interrupted
                     self._cond.wait(0.1)
@@ -313,6 +370,9 @@ class BatchPoller:
                         self._recent.items()):
                     if until < now:
                         self._recent.pop(device_id)
+                        if device_id not in self._waiting:
+                            self._pushed.pop(device_id, None)
+                            self._taken.pop(device_id, None)
                     elif device_id not in self._waiting:
                         devices.append(device)
                 self._in_flight = {d['id'] for d in devices}
@@ -336,6 +396,11 @@ class BatchPoller:
                             driver=self.driver.group, action='poll',
                             reason='no answer for device %s' % device['id'])
                 self._errors = errors
+                for device in devices:
+                    # News heard before this query started is in it.
+                    pushed = self._pushed.get(device['id'])
+                    if pushed is not None and pushed[2] < self._started:
+                        del self._pushed[device['id']]
                 for device_id in list(self._results):
                     if device_id not in self._waiting:
                         self._results.pop(device_id)

@@ -58,13 +58,17 @@ class CloudTestCase(fbase.ServiceTestCase):
                       project_domain_name=env['MINICLOUD_DOMAIN'])
         driver = dict(scoped, region_name=env['MINICLOUD_REGION'],
                       poll_interval=0.5, retry_backoff=0.5)
+        nova = dict(driver)
+        if env.get('MINICLOUD_NOTIFICATIONS_URL'):
+            # As a deployment would: the conductors hear Nova's news.
+            nova['notifications_url'] = env['MINICLOUD_NOTIFICATIONS_URL']
         return {
             'DEFAULT': {'auth_strategy': 'keystone',
                         'enabled_device_drivers': 'noop,nova,heat'},
             'keystone_authtoken': dict(scoped, www_authenticate_uri=identity,
                                        service_token_roles_required='true'),
             'trustee': service_user,
-            'nova': driver,
+            'nova': nova,
             'heat': dict(driver, poll_interval=1.0),
             'vim': {'credentials': 'trust'},
             'conductor': {'device_timeout': cls.VM_TIMEOUT,

@@ -86,3 +86,52 @@ class TestBatchPoller(base.TestCase):
             self):
         self.assertEqual([1, 2], self.two_waiters(change_between=True))
         self.assertEqual([['d1'], ['d1']], self.driver.queries)
+
+    def test_a_push_answers_the_waiters_before_it_not_those_after(self):
+        answers = []
+
+        def wait():
+            result = self.poller.wait(None, [{'id': 'd1'}], self.driver)
+            answers.append(result['d1'].state)
+        first = threading.Thread(target=wait, daemon=True)
+        first.start()
+        self.assertTrue(self.driver.started.wait(5))    # query 1 held
+        pushed = driver_base.PollResult('stopped')
+        self.assertFalse(self.poller.push('d2', lambda d: pushed))
+        self.assertFalse(self.poller.push('d1', lambda d: None))
+        self.assertTrue(self.poller.push('d1', lambda d: pushed))
+        first.join(5)
+        self.assertEqual(['stopped'], answers)
+        # A waiter that comes after the push waits for a query.
+        second = threading.Thread(target=wait, daemon=True)
+        second.start()
+        second.join(0.2)
+        self.assertTrue(second.is_alive())
+        self.driver.release.set()
+        second.join(5)
+        self.assertEqual(['stopped', 'active'], answers)
+
+    def poll_once(self):
+        """d1 polled once (query 1), so the poller knows it lately."""
+        self.driver.release.set()
+        return self.poller.wait(None, [{'id': 'd1'}], self.driver)['d1']
+
+    def test_news_between_two_polls_is_taken_by_the_next_waiter(self):
+        self.assertEqual('active', self.poll_once().state)
+        self.assertTrue(self.poller.push(
+            'd1', lambda d: driver_base.PollResult('stopped')))
+        result = self.poller.wait(None, [{'id': 'd1'}], self.driver)
+        self.assertEqual('stopped', result['d1'].state)
+        self.assertEqual([['d1']], self.driver.queries)     # no query
+
+    def test_news_older_than_a_change_or_a_query_is_not_taken(self):
+        self.poll_once()
+        self.assertTrue(self.poller.push(
+            'd1', lambda d: driver_base.PollResult('stopped')))
+        time.sleep(0.01)
+        self.driver.changed('d1')           # e.g. a start asked since
+        result = self.poller.wait(None, [{'id': 'd1'}], self.driver)
+        self.assertEqual('active', result['d1'].state)
+        self.assertEqual(2, len(self.driver.queries))
+        # That query started after the news: it is dropped.
+        self.assertNotIn('d1', self.poller._pushed)
