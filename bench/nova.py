@@ -13,7 +13,8 @@
    tools/rabbitmq.sh, state .ci/work/bench-nova, ports of its own), the
    API under gunicorn and one servicevm-conductor, configured as the
    integration suite is (Keystone auth, [trustee], [vim] credentials =
-   trust), [nova] poll_interval 0.5, max_parallel_calls 20, [conductor]
+   trust), [nova] notifications_url (the cloud's bus, unless
+   --no-notifications), poll_interval 0.5, max_parallel_calls 20, [conductor]
    workers 128; as demo1, a nova template of the same flavor, image and
    network, N devices created by 16 client threads (one GET /v1/devices
    every 0.2 s tells when each is ACTIVE; one Nova list every 0.5 s when
@@ -493,10 +494,15 @@ class Bench:
             nova['list_page_size'] = args.list_page_size
         if args.full_list_interval is not None:
             nova['full_list_interval'] = args.full_list_interval
+        if env.get('MINICLOUD_NOTIFICATIONS_URL') and \
+                not args.no_notifications:
+            nova['notifications_url'] = env['MINICLOUD_NOTIFICATIONS_URL']
         sections = {
             'DEFAULT': default,
-            'database': {'connection': B.db_url_for(self.admin_url,
-                                                    self.db_name)},
+            'database': dict({'connection': B.db_url_for(self.admin_url,
+                                                         self.db_name)},
+                             **({'max_pool_size': args.db_pool_size}
+                                if args.db_pool_size else {})),
             'keystone_authtoken': dict(scoped, www_authenticate_uri=identity,
                                        service_token_roles_required='true'),
             'trustee': service_user,
@@ -786,6 +792,8 @@ class Bench:
                'seen_after_built': lat([active[k][0] - done[k]
                                         for k in timed]),
                'active_from': 'instance actions' if built else 'list',
+               'told_by_notification': sum(
+                   1 for v in steps.values() if v.get('heard')),
                'device_overhead': lat([
                    (active[k][0] - sent[k]) - (done[k] - posted[k])
                    for k in timed])}
@@ -825,16 +833,19 @@ class Bench:
             with engine.connect() as conn:
                 rows = conn.execute(sa.text(
                     "SELECT d.name, o.created_at, s.name, s.started_at, "
-                    "s.finished_at FROM devices d JOIN operations o ON "
+                    "s.finished_at, s.output FROM devices d JOIN "
+                    "operations o ON "
                     "o.resource_id = d.id AND o.kind = 'create' JOIN "
                     "operation_steps s ON s.operation_id = o.id "
                     "WHERE d.name LIKE :prefix"), {'prefix': prefix + '%'})
-                for name, created, step, started, finished in rows:
+                for name, created, step, started, finished, output in rows:
                     found[name]['created'] = monotonic(created)
                     if step == 'create_vm' and started:
                         found[name]['create_vm'] = monotonic(started)
                     if step == 'wait_active' and finished:
                         found[name]['wait_active'] = monotonic(finished)
+                        found[name]['heard'] = 'notification' in (output
+                                                                  or '')
         finally:
             engine.dispose()
         return dict(found)
@@ -936,13 +947,15 @@ class Bench:
                 self.source, 'started by the bench' if self.cloud_started
                 else 'already running'),
             '[nova] poll_interval %gs, max_parallel_calls %d, '
-            'list_page_size %s, full_list_interval %s; [conductor] workers '
-            '%d, poll_interval 0.2s, '
+            'list_page_size %s, full_list_interval %s, notifications %s; '
+            '[conductor] workers %d, poll_interval 0.2s, '
             'max_parallel_driver_calls %s' % (
                 args.poll_interval, args.max_parallel_calls,
                 args.list_page_size or 'default',
                 'default' if args.full_list_interval is None
-                else args.full_list_interval, args.workers,
+                else args.full_list_interval,
+                'on' if self.cloud.get('MINICLOUD_NOTIFICATIONS_URL') and
+                not args.no_notifications else 'off', args.workers,
                 args.driver_calls or 'default'),
             'watched: Nova by one list every %gs, servicevm by one GET '
             '/v1/devices every %gs; load average %s -> %s' % (
@@ -983,6 +996,9 @@ class Bench:
                 ('device_overhead', 'overhead per device p50, p95')):
             out.append(row % (label, '', sec(svm[key]['p50_s']),
                               sec(svm[key]['p95_s'])))
+        out.append(row % ('ACTIVE told by Nova\'s notification', '', '%d '
+                          'of %d' % (svm.get('told_by_notification', 0), n),
+                          ''))
         out.append(row % ('in ERROR after create / delete', '%d / %d' % (
             nova['create']['errors'], nova['delete']['errors']), '%d / %d' % (
             svm['create']['errors'], svm['delete']['errors']), ''))
@@ -1113,6 +1129,10 @@ def parse_args(argv):
     add('--full-list-interval', type=float,
         help='[nova] full_list_interval (servicevm\'s default)')
     add('--workers', type=int, default=128, help='[conductor] workers (128)')
+    add('--db-pool-size', type=int,
+        help='[database] max_pool_size (oslo.db\'s default, 5)')
+    add('--no-notifications', action='store_true',
+        help='leave [nova] notifications_url unset (polls only)')
     add('--driver-calls', type=int,
         help='[conductor] max_parallel_driver_calls (servicevm\'s default)')
     add('--base-poll', type=float, default=0.5,

@@ -7,7 +7,9 @@ opts = [
                help='RPC topic the conductors listen on.'),
     cfg.IntOpt('workers', default=8, min=1,
                help='Threads of the conductor\'s RPC server, the number '
-                    'of operations one conductor runs in parallel.'),
+                    'of operations one conductor runs in parallel. Many '
+                    'workers want as many database connections kept open '
+                    '([database] max_pool_size).'),
     cfg.FloatOpt('poll_interval', default=2.0, min=0.01,
                  help='Seconds between two polls of the VIM while waiting '
                       'for a device to be built or torn down, for drivers '
