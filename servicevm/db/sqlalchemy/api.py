@@ -4,6 +4,7 @@ from oslo_db import exception as db_exc
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import attributes as orm_attributes
 
 from servicevm.common import exceptions
@@ -169,8 +170,19 @@ class Connection(services.ServiceInstanceQueries,
         return device, operation
 
     def device_get(self, context, device_id):
+        # One query, its collections joined in (each selectin load was a
+        # round trip of its own: four queries per show).
         with ef.reader.using(context) as session:
-            return self._device_query(context, session, device_id)
+            query = du.scope(session.query(models.Device), models.Device,
+                             context, listing=False).options(
+                orm.joinedload(models.Device.kwargs),
+                orm.joinedload(models.Device.service_contexts),
+                orm.joinedload(models.Device.bindings)).filter(
+                models.Device.id == device_id)
+            row = query.first()
+            if row is None:
+                raise exceptions.DeviceNotFound(id=device_id)
+            return row
 
     def device_list(self, context, filters=None, limit=None, marker=None,
                     sort_key='created_at', sort_dir='asc'):
