@@ -90,12 +90,20 @@ class Connection(services.ServiceInstanceQueries,
 
     # ---- devices ---------------------------------------------------------
 
-    def _device_query(self, context, session, device_id, lock=False):
+    def _device_query(self, context, session, device_id, lock=False,
+                      joined=False):
         query = du.scope(session.query(models.Device), models.Device,
                          context, listing=False)
         query = query.filter(models.Device.id == device_id)
         if lock:
             query = query.with_for_update()
+        elif joined:
+            # Its collections in the same query (each selectin load is a
+            # round trip of its own).
+            query = query.options(
+                orm.joinedload(models.Device.kwargs),
+                orm.joinedload(models.Device.service_contexts),
+                orm.joinedload(models.Device.bindings))
         row = query.first()
         if row is None:
             raise exceptions.DeviceNotFound(id=device_id)
@@ -170,19 +178,9 @@ class Connection(services.ServiceInstanceQueries,
         return device, operation
 
     def device_get(self, context, device_id):
-        # One query, its collections joined in (each selectin load was a
-        # round trip of its own: four queries per show).
         with ef.reader.using(context) as session:
-            query = du.scope(session.query(models.Device), models.Device,
-                             context, listing=False).options(
-                orm.joinedload(models.Device.kwargs),
-                orm.joinedload(models.Device.service_contexts),
-                orm.joinedload(models.Device.bindings)).filter(
-                models.Device.id == device_id)
-            row = query.first()
-            if row is None:
-                raise exceptions.DeviceNotFound(id=device_id)
-            return row
+            return self._device_query(context, session, device_id,
+                                      joined=True)
 
     def device_list(self, context, filters=None, limit=None, marker=None,
                     sort_key='created_at', sort_dir='asc'):

@@ -106,12 +106,13 @@ class NovaDeviceDriver(openstack.OpenStackDriver):
         server_id, device_id = nova_events.device_of(payload)
         if not device_id:
             return
+        heard_at = time.monotonic()
         with self._lock:
             self.heard_counts['heard'] += 1
         server = nova_events.resting_server(event_type, payload)
         # Nothing older than the last change asked of the device (a
         # reboot just asked must not end with the news of the build).
-        if server is None or self.changed_at(device_id) > server.heard_at:
+        if server is None or self.changed_at(device_id) > heard_at:
             return
 
         def answer(device):

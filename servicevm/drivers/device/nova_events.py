@@ -5,14 +5,12 @@ Nova tells its notification bus of each server's changes (a build that
 ended, a reboot, a stop...) the moment they happen; the batched poll
 finds them only at its next cycle, one list later. So a conductor that
 can hear the bus listens: the end of an action that leaves a servicevm
-server resting (ACTIVE, SHUTOFF, PAUSED, SUSPENDED) goes into the Nova
-driver's listing as if a list had shown it, and answers the operations
-waiting on it at once; any other change of a servicevm server starts the
-driver's next poll now. Notifications are a shortcut, never the only way:
-the poll goes on, and finds what a lost notification did not say.
+server resting (ACTIVE, SHUTOFF, PAUSED, SUSPENDED) answers the
+operations waiting on it at once, as the next list would have. Anything
+else is left to the poll. Notifications are a shortcut, never the only
+way: the poll goes on, and finds what a lost notification did not say.
 """
 
-import time
 import types
 
 from oslo_log import log as logging
@@ -63,13 +61,10 @@ def resting_server(event_type, payload):
     server = types.SimpleNamespace(
         id=data['uuid'], status=status, addresses=addresses,
         metadata=dict(data.get('metadata') or {}),
-        tags=list(data.get('tags') or ()),
         flavor={'vcpus': flavor.get('vcpus'),
                 'ram': flavor.get('memory_mb'),
                 'disk': flavor.get('root_gb')} if flavor else {},
-        updated=data.get('updated_at'), fault=None,
-        # When it was heard (a list that started before cannot tell more).
-        heard_at=time.monotonic())
+        updated=data.get('updated_at'), fault=None)
     setattr(server, 'OS-EXT-STS:task_state', None)
     setattr(server, 'OS-EXT-STS:power_state',
             POWER_CODES.get(data.get('power_state')))
