@@ -16,6 +16,7 @@ from servicevm.db.sqlalchemy import models
 from servicevm.db.sqlalchemy import operations
 from servicevm.db.sqlalchemy import services
 from servicevm.db.sqlalchemy import utils as du
+from servicevm.db.sqlalchemy import views
 
 
 class Connection(services.ServiceInstanceQueries,
@@ -182,14 +183,24 @@ class Connection(services.ServiceInstanceQueries,
             return self._device_query(context, session, device_id,
                                       joined=True)
 
-    def device_list(self, context, filters=None, limit=None, marker=None,
-                    sort_key='created_at', sort_dir='asc'):
+    def device_show(self, context, device_id, wanted=None):
+        """The API's view of a device (a dict, see views.py); its
+        collections only when ``wanted`` (field names, None: all) asks
+        for them."""
         with ef.reader.using(context) as session:
-            query = du.scope(session.query(models.Device), models.Device,
-                             context, listing=True)
-            query = du.apply_filters(query, models.Device, filters)
-            return du.paginate(query, models.Device, limit, marker, sort_key,
-                               sort_dir, 'device')
+            view = views.device_one(session.connection(), context,
+                                    device_id, wanted)
+        if view is None:
+            raise exceptions.DeviceNotFound(id=device_id)
+        return view
+
+    def device_list(self, context, filters=None, limit=None, marker=None,
+                    sort_key='created_at', sort_dir='asc', wanted=None):
+        """A page of devices, as the API shows them (dicts)."""
+        with ef.reader.using(context) as session:
+            return views.device_page(session.connection(), context,
+                                     filters, limit, marker, sort_key,
+                                     sort_dir, wanted)
 
     def device_update(self, context, device_id, values):
         """Change a device's descriptive fields (no operation needed)."""

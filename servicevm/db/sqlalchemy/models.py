@@ -177,7 +177,9 @@ class Device(Base):
         'DeviceServiceContext', cascade='all, delete-orphan',
         lazy='selectin', order_by='DeviceServiceContext.id')
     bindings = orm.relationship(
-        'ServiceDeviceBinding', lazy='selectin', viewonly=True)
+        'ServiceDeviceBinding', lazy='selectin', viewonly=True,
+        order_by='ServiceDeviceBinding.created_at, '
+                 'ServiceDeviceBinding.service_instance_id')
 
     def as_dict(self, reveal=False):
         return dict(

@@ -18,17 +18,24 @@ def scope(query, model, context, listing):
     Reading one row by id, an admin sees every project; listing, only with
     ``all_projects``. Everyone else sees their own project only.
     """
-    if listing:
-        unscoped = context.all_projects
-    else:
-        unscoped = context.is_admin_role
-    if not unscoped:
+    if scoped(context, listing):
         query = query.filter(model.project_id == context.project_id)
     return query
 
 
+def scoped(context, listing):
+    """Whether ``context`` sees its own project only (see scope)."""
+    return not (context.all_projects if listing else context.is_admin_role)
+
+
 def paginate(query, model, limit, marker, sort_key, sort_dir,
-             not_found_marker):
+             not_found_marker, execute=None):
+    """The page of ``query`` (an ORM Query; or, with ``execute``, e.g. a
+    Connection's, a Core Select of the model's columns) after the row
+    ``marker``, ordered by ``sort_key`` then id."""
+    def first(q):
+        return execute(q).first() if execute else q.first()
+
     key_col = getattr(model, sort_key)
     if sort_key == 'updated_at':
         # A row never updated has no updated_at: it was last updated when
@@ -36,7 +43,7 @@ def paginate(query, model, limit, marker, sort_key, sort_dir,
         key_col = sa.func.coalesce(model.updated_at, model.created_at)
     ascending = sort_dir == 'asc'
     if marker is not None:
-        row = query.filter(model.id == marker).first()
+        row = first(query.filter(model.id == marker))
         if row is None:
             raise exceptions.InvalidParameter(
                 reason='The marker %s is not a %s this request can see; '
@@ -58,7 +65,8 @@ def paginate(query, model, limit, marker, sort_key, sort_dir,
     order = [direction(key_col)]
     if sort_key != 'id':
         order.append(direction(model.id))
-    return query.order_by(*order).limit(limit).all()
+    query = query.order_by(*order).limit(limit)
+    return execute(query).all() if execute else query.all()
 
 
 def apply_filters(query, model, filters):

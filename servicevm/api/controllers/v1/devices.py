@@ -118,20 +118,21 @@ class DevicesController(utils.RestController):
                    'status': params.get('status'),
                    'template_id': params.get('template_id'),
                    'project_id': project}
-        rows = self.dbapi.device_list(ctx, filters, limit, marker, sort_key,
-                                      sort_dir)
-        return utils.collection('devices', [r.as_dict() for r in rows],
-                                limit, utils.fields(params))
+        wanted = utils.fields(params)
+        return utils.collection(
+            'devices', self.dbapi.device_list(ctx, filters, limit, marker,
+                                              sort_key, sort_dir, wanted),
+            limit, wanted)
 
     @pecan.expose('json')
     def get_one(self, device_id):
         ctx = utils.context()
         params = utils.query(schemas.resource_query(schemas.DEVICE_FIELDS))
-        device = self.dbapi.device_get(ctx, device_id)
+        wanted = utils.fields(params)
+        device = self.dbapi.device_show(ctx, device_id, wanted)
         policy.authorize(RULE + ':get', ctx,
-                         {'project_id': device.project_id})
-        return {'device': utils.view(device.as_dict(),
-                                     utils.fields(params))}
+                         {'project_id': device['project_id']})
+        return {'device': utils.view(device, wanted)}
 
     @pecan.expose('json')
     def post(self):

@@ -1,0 +1,173 @@
+"""The API's reads of devices, built straight from rows.
+
+``GET /v1/devices`` and ``GET /v1/devices/{id}`` need dicts, not ORM
+objects, and building a page of 100 devices with their kwargs as ORM
+objects cost more than the queries themselves (about 300 objects, their
+identity map and attribute state). Here the same dicts come from SQLAlchemy
+Core rows: one query for the devices, one for all their collections
+(kwargs, service contexts and bound service instances, as a UNION ALL),
+both in one reader transaction. ``models.Device.as_dict`` stays the
+definition of a device's API view; a unit test holds the two equal.
+"""
+
+import json
+
+import sqlalchemy as sa
+
+from servicevm.common import secrets
+from servicevm.db.sqlalchemy import models
+from servicevm.db.sqlalchemy import utils as du
+
+_DEVICES = models.Device.__table__
+# The columns a device's API view shows (never trust_id, usage, monitor).
+_SHOWN = ('id', 'project_id', 'user_id', 'name', 'description',
+          'template_id', 'instance_id', 'mgmt_address', 'mgmt_config',
+          'last_seen', 'status', 'status_reason', 'power_state', 'ready',
+          'operation_id', 'created_at', 'updated_at')
+_TIMES = ('last_seen', 'created_at', 'updated_at')
+COLLECTIONS = ('kwargs', 'service_contexts', 'services')
+
+
+def device_select():
+    """A SELECT of the shown columns of devices (add WHERE and ORDER)."""
+    return sa.select(*[_DEVICES.c[name] for name in _SHOWN])
+
+
+def _collections_select(of):
+    """Every kwarg, service context and binding of the devices that
+    ``of(device_id column)`` (a condition) selects, one row each:
+    (kind, device_id, s1..s5, number, order)."""
+    arg = models.DeviceArg.__table__
+    ctx = models.DeviceServiceContext.__table__
+    binding = models.ServiceDeviceBinding.__table__
+
+    def select(kind, device_id, texts, number=None, order=None, at=None):
+        """One branch, its columns named (the union takes the first
+        branch's names) and NULL where the kind has nothing."""
+        texts = list(texts) + [None] * (5 - len(texts))
+        columns = [sa.literal(kind).label('kind'),
+                   device_id.label('device_id')]
+        columns += [(sa.cast(sa.null(), sa.String(255)) if t is None
+                     else t).label('s%d' % i)
+                    for i, t in enumerate(texts, 1)]
+        columns += [(sa.cast(sa.null(), sa.Integer) if c is None
+                     else c).label(name)
+                    for c, name in ((number, 'number'), (order, 'ordinal'))]
+        columns.append((sa.cast(sa.null(), sa.DateTime) if at is None
+                        else at).label('at'))
+        return sa.select(*columns).where(of(device_id))
+
+    return sa.union_all(
+        # The kwarg's value as its stored JSON text (decoded below).
+        select('k', arg.c.device_id,
+               [arg.c.key, sa.type_coerce(arg.c.value, sa.Text())]),
+        select('c', ctx.c.device_id,
+               [ctx.c.network_id, ctx.c.subnet_id, ctx.c.port_id,
+                ctx.c.router_id, ctx.c.role], ctx.c.role_index, ctx.c.id),
+        select('b', binding.c.device_id, [binding.c.service_instance_id],
+               at=binding.c.created_at))
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def _view(row):
+    view = dict(zip(_SHOWN, row))
+    for name in _TIMES:
+        view[name] = _iso(view[name])
+    return view
+
+
+def _add(views_by_id, items):
+    """Put the collection ``items`` (rows of _collections_select) into
+    the views, ordered as the ORM relationships order them: kwargs by
+    key, contexts by id, bindings as they were made."""
+    for view in views_by_id.values():
+        view['kwargs'], view['service_contexts'], view['services'] = (
+            {}, [], [])
+
+    def order(item):
+        kind = item[0]
+        if kind == 'k':
+            return (kind, item[2])
+        if kind == 'c':
+            return (kind, item[8])
+        return (kind, item[9], item[2])
+
+    for kind, device_id, s1, s2, s3, s4, s5, number, _order, _at in sorted(
+            items, key=order):
+        view = views_by_id[device_id]
+        if kind == 'k':
+            value = json.loads(s2) if s2 is not None else None
+            view['kwargs'][s1] = secrets.mask(value, key=s1)
+        elif kind == 'c':
+            view['service_contexts'].append({
+                'network_id': s1, 'subnet_id': s2, 'port_id': s3,
+                'router_id': s4, 'role': s5, 'index': number})
+        else:
+            view['services'].append(s1)
+
+
+def _collections_wanted(wanted):
+    return not wanted or bool(set(wanted) & set(COLLECTIONS))
+
+
+def _show_statement(scoped, collections):
+    """The SELECT of one device (bound: device_id, and project_id when
+    ``scoped``), joined with each of its collection items when
+    ``collections``."""
+    query = device_select().where(_DEVICES.c.id == sa.bindparam('device_id'))
+    if scoped:
+        query = query.where(
+            _DEVICES.c.project_id == sa.bindparam('project_id'))
+    if collections:
+        items = _collections_select(
+            lambda column: column == sa.bindparam('device_id')).subquery()
+        query = query.add_columns(*items.c).outerjoin(items, sa.true())
+    return query
+
+
+# Built once: building these statements and their cache keys cost more
+# than running them.
+_SHOW = {(scoped, collections): _show_statement(scoped, collections)
+         for scoped in (True, False) for collections in (True, False)}
+_COLLECTIONS = _collections_select(
+    lambda column: column.in_(sa.bindparam('ids', expanding=True)))
+
+
+def device_page(connection, context, filters, limit, marker, sort_key,
+                sort_dir, wanted=None):
+    """A page of devices' API views, as ``Connection.device_list``; their
+    collections (a second query) only when ``wanted`` (the ``fields``
+    asked for, None for all) has any of them."""
+    # The table's columns (not the ORM's attributes) keep the statements
+    # plain Core.
+    columns = _DEVICES.c
+    query = du.scope(device_select(), columns, context, listing=True)
+    query = du.apply_filters(query, columns, filters)
+    rows = du.paginate(query, columns, limit, marker, sort_key,
+                       sort_dir, 'device', execute=connection.execute)
+    views = [_view(row) for row in rows]
+    if views and _collections_wanted(wanted):
+        by_id = {view['id']: view for view in views}
+        _add(by_id, connection.execute(_COLLECTIONS,
+                                       {'ids': list(by_id)}).all())
+    return views
+
+
+def device_one(connection, context, device_id, wanted=None):
+    """One device's API view, or None when ``context`` cannot see it: one
+    query, the device's row joined with each of its collection items."""
+    collections = _collections_wanted(wanted)
+    rows = connection.execute(
+        _SHOW[du.scoped(context, listing=False), collections],
+        {'device_id': device_id, 'project_id': context.project_id}).all()
+    if not rows:
+        return None
+    view = _view(rows[0])
+    if collections:
+        shown = len(_SHOWN)
+        _add({view['id']: view},
+             [row[shown:] for row in rows if row[shown] is not None])
+    return view
