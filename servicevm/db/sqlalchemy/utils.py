@@ -29,44 +29,63 @@ def scoped(context, listing):
 
 
 def paginate(query, model, limit, marker, sort_key, sort_dir,
-             not_found_marker, execute=None):
-    """The page of ``query`` (an ORM Query; or, with ``execute``, e.g. a
-    Connection's, a Core Select of the model's columns) after the row
-    ``marker``, ordered by ``sort_key`` then id."""
-    def first(q):
-        return execute(q).first() if execute else q.first()
+             not_found_marker):
+    """The page of ``query`` (an ORM Query) after the row ``marker``,
+    ordered by ``sort_key`` then id."""
+    return page_query(query, model, limit, marker, sort_key, sort_dir,
+                      not_found_marker, lambda q: q.first()).all()
 
-    key_col = getattr(model, sort_key)
+
+def order_by(columns, sort_key, sort_dir):
+    """The ORDER BY of a page: ``sort_key`` then id, in ``sort_dir``, on
+    ``columns`` (a model, or a table's or subquery's columns)."""
+    key_col = getattr(columns, sort_key)
     if sort_key == 'updated_at':
         # A row never updated has no updated_at: it was last updated when
         # it was created (NULL would break the order and the marker).
-        key_col = sa.func.coalesce(model.updated_at, model.created_at)
-    ascending = sort_dir == 'asc'
-    if marker is not None:
-        row = first(query.filter(model.id == marker))
-        if row is None:
-            raise exceptions.InvalidParameter(
-                reason='The marker %s is not a %s this request can see; '
-                       'use the id of the last item of the previous page.'
-                       % (marker, not_found_marker), field='marker')
-        value = getattr(row, sort_key)
-        if sort_key == 'updated_at' and value is None:
-            value = row.created_at
-        if sort_key == 'id':
-            query = query.filter(
-                model.id > marker if ascending else model.id < marker)
-        else:
-            after = key_col > value if ascending else key_col < value
-            tie = sa.and_(key_col == value,
-                          model.id > marker if ascending else
-                          model.id < marker)
-            query = query.filter(sa.or_(after, tie))
-    direction = sa.asc if ascending else sa.desc
+        key_col = sa.func.coalesce(columns.updated_at, columns.created_at)
+    direction = sa.asc if sort_dir == 'asc' else sa.desc
     order = [direction(key_col)]
     if sort_key != 'id':
-        order.append(direction(model.id))
-    query = query.order_by(*order).limit(limit)
-    return execute(query).all() if execute else query.all()
+        order.append(direction(columns.id))
+    return order
+
+
+def after_marker(columns, sort_key, sort_dir, marker, value):
+    """The condition on rows that come after the marker row (id
+    ``marker``, ``value`` of its ``sort_key``) in the page order."""
+    ascending = sort_dir == 'asc'
+    beyond = columns.id > marker if ascending else columns.id < marker
+    if sort_key == 'id':
+        return beyond
+    key_col = order_by(columns, sort_key, sort_dir)[0].element
+    return sa.or_(key_col > value if ascending else key_col < value,
+                  sa.and_(key_col == value, beyond))
+
+
+def marker_value(row, marker, sort_key, not_found_marker):
+    """The ``sort_key`` value of the marker row (None: 400)."""
+    if row is None:
+        raise exceptions.InvalidParameter(
+            reason='The marker %s is not a %s this request can see; '
+                   'use the id of the last item of the previous page.'
+                   % (marker, not_found_marker), field='marker')
+    value = getattr(row, sort_key)
+    if sort_key == 'updated_at' and value is None:
+        value = row.created_at
+    return value
+
+
+def page_query(query, model, limit, marker, sort_key, sort_dir,
+               not_found_marker, first):
+    """``query`` (an ORM Query or a Core Select of ``model``'s columns)
+    limited to the page after the row ``marker`` (read with ``first``)."""
+    if marker is not None:
+        value = marker_value(first(query.filter(model.id == marker)),
+                             marker, sort_key, not_found_marker)
+        query = query.filter(after_marker(model, sort_key, sort_dir,
+                                          marker, value))
+    return query.order_by(*order_by(model, sort_key, sort_dir)).limit(limit)
 
 
 def apply_filters(query, model, filters):

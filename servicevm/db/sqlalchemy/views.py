@@ -4,9 +4,9 @@
 objects, and building a page of 100 devices with their kwargs as ORM
 objects cost more than the queries themselves (about 300 objects, their
 identity map and attribute state). Here the same dicts come from SQLAlchemy
-Core rows: one query for the devices, one for all their collections
-(kwargs, service contexts and bound service instances, as a UNION ALL),
-both in one reader transaction. ``models.Device.as_dict`` stays the
+Core rows: one query, the device rows joined with a UNION ALL of their
+collection items (kwargs, service contexts and bound service instances),
+its statement built once per shape. ``models.Device.as_dict`` stays the
 definition of a device's API view; a unit test holds the two equal.
 """
 
@@ -113,6 +113,30 @@ def _collections_wanted(wanted):
     return not wanted or bool(set(wanted) & set(COLLECTIONS))
 
 
+def _joined_views(rows):
+    """The views of rows of devices joined with their collection items
+    (a device's rows together, devices in order)."""
+    shown = len(_SHOWN)
+    views, items = {}, []
+    for row in rows:
+        device_id = row[0]
+        if device_id not in views:
+            views[device_id] = _view(row)
+        if row[shown] is not None:
+            items.append(row[shown:])
+    _add(views, items)
+    return list(views.values())
+
+
+def _with_collections(devices, of):
+    """SELECT the columns of ``devices`` (a FROM of device rows) joined
+    with each of their collection items; ``of(column)`` limits each
+    collection to those devices."""
+    items = _collections_select(of).subquery()
+    return sa.select(devices, items).select_from(devices.outerjoin(
+        items, items.c.device_id == devices.c.id))
+
+
 def _show_statement(scoped, collections):
     """The SELECT of one device (bound: device_id, and project_id when
     ``scoped``), joined with each of its collection items when
@@ -122,9 +146,9 @@ def _show_statement(scoped, collections):
         query = query.where(
             _DEVICES.c.project_id == sa.bindparam('project_id'))
     if collections:
-        items = _collections_select(
-            lambda column: column == sa.bindparam('device_id')).subquery()
-        query = query.add_columns(*items.c).outerjoin(items, sa.true())
+        query = _with_collections(
+            query.subquery(), lambda column: column == sa.bindparam(
+                'device_id'))
     return query
 
 
@@ -132,28 +156,76 @@ def _show_statement(scoped, collections):
 # than running them.
 _SHOW = {(scoped, collections): _show_statement(scoped, collections)
          for scoped in (True, False) for collections in (True, False)}
-_COLLECTIONS = _collections_select(
-    lambda column: column.in_(sa.bindparam('ids', expanding=True)))
+
+
+def _page_statements(scoped, filtered, sort_key, sort_dir, collections):
+    """The statements of a page of devices of one shape: (the marker
+    row's, the first page's, a page after a marker's). Bound:
+    scope_project_id when ``scoped``; filter_<key> for each (key, many)
+    of ``filtered``; marker and marker_value; limit."""
+    columns = _DEVICES.c
+    query = device_select()
+    if scoped:
+        query = query.where(
+            columns.project_id == sa.bindparam('scope_project_id'))
+    for key, many in filtered:
+        value = sa.bindparam('filter_' + key, expanding=many)
+        query = query.where(columns[key].in_(value) if many
+                            else columns[key] == value)
+    marker = query.where(columns.id == sa.bindparam('marker'))
+    order = du.order_by(columns, sort_key, sort_dir)
+    pages = []
+    for condition in (None, du.after_marker(
+            columns, sort_key, sort_dir, sa.bindparam('marker'),
+            sa.bindparam('marker_value', type_=order[0].element.type))):
+        page = query if condition is None else query.where(condition)
+        page = page.order_by(*order).limit(sa.bindparam('limit'))
+        if collections:
+            page = page.cte('page')
+            page = _with_collections(
+                page, lambda column: column.in_(sa.select(page.c.id))
+            ).order_by(*du.order_by(page.c, sort_key, sort_dir))
+        pages.append(page)
+    return marker, pages[0], pages[1]
+
+
+# By shape (see _page_statements); a few dozen at most, as the query
+# string's schema allows.
+_PAGES = {}
 
 
 def device_page(connection, context, filters, limit, marker, sort_key,
                 sort_dir, wanted=None):
-    """A page of devices' API views, as ``Connection.device_list``; their
-    collections (a second query) only when ``wanted`` (the ``fields``
-    asked for, None for all) has any of them."""
-    # The table's columns (not the ORM's attributes) keep the statements
-    # plain Core.
-    columns = _DEVICES.c
-    query = du.scope(device_select(), columns, context, listing=True)
-    query = du.apply_filters(query, columns, filters)
-    rows = du.paginate(query, columns, limit, marker, sort_key,
-                       sort_dir, 'device', execute=connection.execute)
-    views = [_view(row) for row in rows]
-    if views and _collections_wanted(wanted):
-        by_id = {view['id']: view for view in views}
-        _add(by_id, connection.execute(_COLLECTIONS,
-                                       {'ids': list(by_id)}).all())
-    return views
+    """A page of devices' API views, as ``Connection.device_list``: one
+    query, the page (a CTE) joined with its devices' collection items
+    (only when ``wanted``, the ``fields`` asked for, None for all, has any
+    of them)."""
+    params = {'limit': limit, 'marker': marker}
+    scoped = du.scoped(context, listing=True)
+    if scoped:
+        params['scope_project_id'] = context.project_id
+    filtered = []
+    for key, value in sorted((filters or {}).items()):
+        if value is not None:
+            many = isinstance(value, (list, tuple))
+            filtered.append((key, many))
+            params['filter_' + key] = list(value) if many else value
+    collections = _collections_wanted(wanted)
+    shape = (scoped, tuple(filtered), sort_key, sort_dir, collections)
+    statements = _PAGES.get(shape)
+    if statements is None:
+        statements = _PAGES[shape] = _page_statements(*shape)
+    by_marker, first_page, next_page = statements
+    query = first_page
+    if marker is not None:
+        params['marker_value'] = du.marker_value(
+            connection.execute(by_marker, params).first(), marker,
+            sort_key, 'device')
+        query = next_page
+    rows = connection.execute(query, params)
+    if collections:
+        return _joined_views(rows)
+    return [_view(row) for row in rows]
 
 
 def device_one(connection, context, device_id, wanted=None):
@@ -165,9 +237,6 @@ def device_one(connection, context, device_id, wanted=None):
         {'device_id': device_id, 'project_id': context.project_id}).all()
     if not rows:
         return None
-    view = _view(rows[0])
     if collections:
-        shown = len(_SHOWN)
-        _add({view['id']: view},
-             [row[shown:] for row in rows if row[shown] is not None])
-    return view
+        return _joined_views(rows)[0]
+    return _view(rows[0])

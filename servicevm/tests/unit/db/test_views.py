@@ -64,8 +64,8 @@ class ViewsChecks:
                 models.Device.id == ids[1]).values(
                 status='ACTIVE', operation_id=None, mgmt_address='10.0.0.9',
                 instance_id='vm-1', ready=True,
-                last_seen=sa.func.current_timestamp(),
-                updated_at=sa.func.current_timestamp()))
+                last_seen=datetime.datetime(2026, 1, 2, 3, 4, 5),
+                updated_at=datetime.datetime(2099, 1, 2, 3, 4, 5, 6)))
             services.reverse()
             for second, service_id in enumerate(services):
                 session.add(models.ServiceInstance(
@@ -115,6 +115,29 @@ class ViewsChecks:
             names.append(page[0]['name'])
             marker = page[0]['id']
         self.assertEqual(['plain', 'full', 'bound'], names)
+        # Every sort key, both ways, filtered or not, with or without the
+        # collections: the pages walk the same devices as one big page.
+        for sort_key in ('created_at', 'updated_at', 'name', 'id',
+                         'status'):
+            for sort_dir in ('asc', 'desc'):
+                for filters, wanted in (({}, None),
+                                        ({'status': 'PENDING_CREATE'},
+                                         ['name'])):
+                    whole = self.dbapi.device_list(
+                        self.context(), filters, 10, None, sort_key,
+                        sort_dir, wanted)
+                    walked, marker = [], None
+                    for _ in range(5):
+                        page = self.dbapi.device_list(
+                            self.context(), filters, 1, marker, sort_key,
+                            sort_dir, wanted)
+                        if not page:
+                            break
+                        walked += page
+                        marker = page[0]['id']
+                    self.assertEqual(whole, walked, (sort_key, sort_dir,
+                                                     filters))
+                    self.assertEqual(3 if not filters else 2, len(whole))
 
     def test_fields_without_collections_skip_them(self):
         ids, _services = self.make_devices()
