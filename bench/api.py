@@ -27,6 +27,14 @@ In one run it:
    the API's peak memory, and the targets of the issue with PASS/MISS;
    with ``--json`` writes the same figures to a file.
 
+Besides the floor, a second reference (``--no-ref`` skips it): after the
+API, bench/ref_app.py, the floor plus one SQL statement per request (Core
+SQLAlchemy in autocommit, no auth, policy, validation or operations),
+serves show, list and create under the same gunicorn, database and wrk
+scenarios; its rows (ref-show, ref-list, ref-create) show the most an API
+that reads or writes its database per request reaches on this machine, and
+the "x ref" column the API's req/s as a fraction of it.
+
 Both apps run under ``gunicorn -w 2 -k gthread --threads 4`` (HTTP
 keep-alive); ``--worker-class sync`` serves them with sync workers
 instead (a new connection per request). ``--profile DIR`` runs cProfile in
@@ -64,6 +72,8 @@ VENV_BIN = (os.path.dirname(sys.executable)
 LUA = os.path.join(BENCH_DIR, 'wrk_driver.lua')
 
 OPS = ('list', 'show', 'create', 'delete')
+# The ops bench/ref_app.py serves (it deletes nothing).
+REF_OPS = ('list', 'show', 'create')
 
 # The targets of the issue ("Speed").
 TARGETS = [
@@ -571,8 +581,9 @@ class Bench:
         self.admin_url = None
         self.db_name = args.db_name
         self.db_created = False
-        self.results = {'floor': {}, 'api': {}, 'drain_s': {}}
+        self.results = {'floor': {}, 'api': {}, 'ref': {}, 'drain_s': {}}
         self.memory = None
+        self.ref_memory_kb = None
         self.notes = []
 
     # services
@@ -741,23 +752,27 @@ class Bench:
                  'device %s to be deleted' % did)
         log('sanity: create -> ACTIVE and delete -> gone work')
 
+    def scenarios(self, base, project):
+        """wrk's settings of list, show and create (url and the other
+        arguments of wrk()) for a server at ``base``, as ``project``."""
+        create_body = {'device': {'template_id': self.data.templates[project],
+                                  'name': 'bench-created',
+                                  'kwargs': {'mgmt_address': '10.1.0.1'}}}
+        return {
+            'list': dict(url=base + '/v1/devices?limit=100'),
+            'show': dict(url=base + '/v1/devices/', mode='cycle',
+                         ids=self.data.device_ids[project],
+                         prefix='/v1/devices/'),
+            'create': dict(url=base + '/v1/devices', method='POST',
+                           body=create_body),
+        }
+
     def drive_api(self, api):
         base = 'http://127.0.0.1:%d' % api.port
         project = self.data.projects[0]
         headers = self.headers(project)
-        template = self.data.templates[project]
         d = self.args.duration
-        show_ids = self.data.device_ids[project]
-        create_body = {'device': {'template_id': template,
-                                  'name': 'bench-created',
-                                  'kwargs': {'mgmt_address': '10.1.0.1'}}}
-        scenarios = {
-            'list': dict(url=base + '/v1/devices?limit=100'),
-            'show': dict(url=base + '/v1/devices/', mode='cycle',
-                         ids=show_ids, prefix='/v1/devices/'),
-            'create': dict(url=base + '/v1/devices', method='POST',
-                           body=create_body),
-        }
+        scenarios = self.scenarios(base, project)
         # Warm-up: every worker imports, connects and caches its queries.
         warm_ids = self.data.add_devices(project, 3000, name='warm')
         for op, kw in scenarios.items():
@@ -796,6 +811,78 @@ class Bench:
                 if op in ('create', 'delete'):
                     took = self.drain(label, max(120, 6 * d))
                     log('  conductor backlog drained in %.1f s' % took)
+
+    def reference(self):
+        """Drive bench/ref_app.py (the floor plus one SQL statement per
+        request, on the bench database) with the API's scenarios of show,
+        list and create; its figures go to results['ref']. The devices it
+        creates go with the bench database."""
+        ops = [op for op in self.args.ops if op in REF_OPS]
+        if not ops:
+            return
+        env = self.env(os.path.join(self.tmp, 'servicevm.conf'))
+        env['BENCH_REF_DB_URL'] = db_url_for(self.admin_url, self.db_name)
+        ref = Gunicorn('ref', 'ref_app:app', self.args, env, self.tmp,
+                       free_port(), ['--pythonpath', BENCH_DIR])
+        self.servers.append(ref)
+        try:
+            ref.wait_ready('/')
+            base = 'http://127.0.0.1:%d' % ref.port
+            project = self.data.projects[0]
+            headers = self.headers(project)
+            self.ref_sanity(base, project)
+            scenarios = self.scenarios(base, project)
+            for op in ops:
+                kw = scenarios[op]
+                wrk(kw['url'], 8, 2, headers, self.tmp, 'ref-warmup-' + op,
+                    **{k: v for k, v in kw.items() if k != 'url'})
+            out = self.results['ref']
+            for op in ops:
+                kw = scenarios[op]
+                for conns in self.args.connections:
+                    r = wrk(kw['url'], conns, self.args.duration, headers,
+                            self.tmp, 'ref-%s-c%d' % (op, conns), server=ref,
+                            **{k: v for k, v in kw.items() if k != 'url'})
+                    out.setdefault(op, {})[conns] = r
+                    log('ref %s c=%d: %.0f req/s, p50 %.2f ms, p95 %.2f ms, '
+                        'errors %d' % (op, conns, r['rps'], r['p50_ms'],
+                                       r['p95_ms'], r['errors']))
+            self.ref_memory_kb = ref.memory()['vmhwm_sum_kb']
+        finally:
+            ref.stop()
+            self.servers.remove(ref)
+
+    def ref_sanity(self, base, project):
+        """The reference answers as the API does, for the same project."""
+        headers = self.headers(project)
+        did = self.data.device_ids[project][0]
+        status, body = http('GET', base + '/v1/devices/' + did, headers)
+        if status != 200 or (body or {}).get('device', {}).get('id') != did:
+            raise BenchError('reference: GET /v1/devices/%s: %s %s'
+                             % (did, status, body))
+        status, body = http('GET', base + '/v1/devices/' + did,
+                            self.headers(uuid.uuid4().hex))
+        if status != 404:
+            raise BenchError('reference: GET /v1/devices/%s of another '
+                             'project: %s %s' % (did, status, body))
+        status, body = http('GET', base + '/v1/devices?limit=100', headers)
+        want = min(100, self.data.count(
+            'SELECT count(*) FROM devices WHERE project_id = :project',
+            project=project))
+        if status != 200 or len((body or {}).get('devices', [])) != want:
+            raise BenchError('reference: GET /v1/devices?limit=100: %s, '
+                             '%s devices, not %d' % (
+                                 status, len((body or {}).get('devices', [])),
+                                 want))
+        status, body = http('POST', base + '/v1/devices', headers,
+                            {'device': {'template_id':
+                                        self.data.templates[project],
+                                        'name': 'ref-sanity'}})
+        if status != 202 or (body or {}).get('device', {}).get(
+                'status') != 'PENDING_CREATE':
+            raise BenchError('reference: POST /v1/devices: %s %s'
+                             % (status, body))
+        log('reference sanity: show, list and create answer')
 
     def _delete_pool_size(self, conns):
         """Enough ACTIVE devices for a whole delete run: three times the
@@ -845,6 +932,15 @@ class Bench:
             self.servers.remove(server)
         if self.args.profile:
             self.print_profile()
+        if not args.no_ref:
+            try:
+                self.reference()
+            except BenchError as e:
+                # The API's figures stand without it.
+                log('WARNING: the reference failed: %s' % e)
+                show_logs(self.tmp, ('ref-gunicorn.log', 'ref-stdout.log'))
+                self.notes.append('the reference (bench/ref_app.py) failed: '
+                                  '%s' % str(e).splitlines()[0])
         self.results['floor']['end'] = self.floor('end')
         return self.report()
 
@@ -863,7 +959,21 @@ class Bench:
                 r = self.results['api'][op][conns]
                 r['floor_rps'] = self.floor_rps(conns)
                 r['ratio'] = r['rps'] / r['floor_rps']
+                ref = self.results['ref'].get(op, {}).get(conns)
+                if ref is not None:
+                    r['ref_rps'] = ref['rps']
+                    r['x_ref'] = (r['rps'] / ref['rps'] if ref['rps']
+                                  else None)
                 rows.append((op, conns, r))
+        ref_rows = []
+        for op in args.ops:
+            for conns in args.connections:
+                r = self.results['ref'].get(op, {}).get(conns)
+                if r is None:
+                    continue
+                r['floor_rps'] = self.floor_rps(conns)
+                r['ratio'] = r['rps'] / r['floor_rps']
+                ref_rows.append(('ref-' + op, conns, r))
         lines = []
         lines.append('')
         lines.append('servicevm API benchmark: gunicorn -w %d -k %s%s, '
@@ -877,9 +987,9 @@ class Bench:
                      '%s' % (os.cpu_count(), self.load_at_start,
                              loadavg()))
         lines.append('')
-        fmt = '%-8s %5s %10s %9s %9s %7s %8s %11s'
+        fmt = '%-10s %5s %10s %9s %9s %7s %8s %11s %6s'
         lines.append(fmt % ('op', 'conns', 'req/s', 'p50 ms', 'p95 ms',
-                            'errors', 'x floor', 'cpu ms/req'))
+                            'errors', 'x floor', 'cpu ms/req', 'x ref'))
         for conns in args.connections:
             f = [self.results['floor'][t][conns]
                  for t in ('start', 'end') if t in self.results['floor']]
@@ -889,15 +999,26 @@ class Bench:
                 '%.2f' % (sum(x['p95_ms'] for x in f) / len(f)),
                 sum(x['errors'] for x in f), '1.00',
                 '%.2f' % (sum(x['server_cpu_ms_per_req'] for x in f)
-                          / len(f))))
-        for op, conns, r in rows:
+                          / len(f)), ''))
+        for op, conns, r in rows + ref_rows:
+            if op.startswith('ref-'):
+                x_ref = '1.00'
+            elif r.get('x_ref') is not None:
+                x_ref = '%.2f' % r['x_ref']
+            else:
+                x_ref = ''
             lines.append(fmt % (op, conns, '%.0f' % r['rps'],
                                 '%.2f' % r['p50_ms'], '%.2f' % r['p95_ms'],
                                 r['errors'], '%.2f' % r['ratio'],
-                                '%.2f' % r['server_cpu_ms_per_req']))
+                                '%.2f' % r['server_cpu_ms_per_req'], x_ref))
         lines.append('(cpu ms/req: CPU time of the gunicorn master + workers '
                      'per request; PostgreSQL, RabbitMQ and the conductor '
                      'not included)')
+        if ref_rows:
+            lines.append('(ref-*: bench/ref_app.py, the floor plus one SQL '
+                         'statement per request, same gunicorn, database '
+                         'and wrk scenarios; x ref: the API\'s req/s over '
+                         'the reference\'s at the same connections)')
         lines.append('')
         floor_note = ', '.join(
             'c=%d: %s' % (c, ' -> '.join(
@@ -934,6 +1055,19 @@ class Bench:
         lines.append('  %-34s %8d  %s' % ('no errors (all runs)', errors,
                                           'PASS' if errors == 0
                                           else 'MISS'))
+        # What the throughput targets would need of any API that touches
+        # its database per request: the reference's ratio to the floor.
+        for name, op, conns, metric, cmp, limit in TARGETS:
+            r = self.results['ref'].get(op, {}).get(conns)
+            if metric != 'ratio' or r is None:
+                continue
+            lines.append('ref %s c=%d: %.2f of the floor (the most a '
+                         'DB-reading API reaches here; target %s %.1f)'
+                         % (op, conns, r['ratio'], cmp, limit))
+        ref_errors = sum(r['errors'] for _, _, r in ref_rows)
+        if ref_errors:
+            self.notes.append('the reference answered %d errors (see '
+                              'ref-*-wrk.txt with --keep-tmp)' % ref_errors)
         for note in self.notes:
             lines.append('note: ' + note)
         print('\n'.join(lines), flush=True)
@@ -945,6 +1079,7 @@ class Bench:
                 'threads': args.threads
                 if args.worker_class == 'gthread' else 1,
                 'projects': args.projects, 'per_project': args.per_project,
+                'reference': not args.no_ref,
                 'server': 'gunicorn', 'client': 'wrk',
                 'database': 'postgresql', 'auth_strategy': 'noauth'},
             'source': self.source,
@@ -957,6 +1092,11 @@ class Bench:
                                for c in args.connections},
             'api': {op: {str(c): v for c, v in per.items()}
                     for op, per in self.results['api'].items()},
+            # bench/ref_app.py: the floor plus one SQL statement per
+            # request (empty with --no-ref).
+            'ref': {op: {str(c): v for c, v in per.items()}
+                    for op, per in self.results['ref'].items()},
+            'ref_memory_kb': self.ref_memory_kb,
             'memory': self.memory,
             'drain_s': self.results['drain_s'],
             'targets': checks,
@@ -1051,6 +1191,10 @@ def parse_args(argv):
     p.add_argument('--keep-servers', action='store_true',
                    help='leave PostgreSQL and RabbitMQ running at the end '
                         '(saves their start-up on the next run)')
+    p.add_argument('--no-ref', action='store_true',
+                   help='skip the reference (bench/ref_app.py: the floor '
+                        'plus one SQL statement per request) run after '
+                        'the API')
     p.add_argument('--json', help='write the figures to this file')
     p.add_argument('--keep-tmp', action='store_true',
                    help='keep the temp dir (configs, logs, wrk output)')
@@ -1085,7 +1229,8 @@ def main(argv=None):
     except BenchError as e:
         log('ERROR: %s' % e)
         show_logs(bench.tmp, ('api-gunicorn.log', 'api.log', 'conductor.log',
-                              'conductor-stdout.log'), skip_empty=False)
+                              'conductor-stdout.log', 'ref-gunicorn.log'),
+                  skip_empty=False)
         return 2
     finally:
         bench.cleanup()
