@@ -187,9 +187,9 @@ class Connection(services.ServiceInstanceQueries,
         """The API's view of a device (a dict, see views.py); its
         collections only when ``wanted`` (field names, None: all) asks
         for them."""
-        with ef.reader.using(context) as session:
-            view = views.device_one(session.connection(), context,
-                                    device_id, wanted)
+        # A Core connection: no ORM session to set up for a read of rows.
+        with ef.reader.connection.using(context) as connection:
+            view = views.device_one(connection, context, device_id, wanted)
         if view is None:
             raise exceptions.DeviceNotFound(id=device_id)
         return view
@@ -197,10 +197,9 @@ class Connection(services.ServiceInstanceQueries,
     def device_list(self, context, filters=None, limit=None, marker=None,
                     sort_key='created_at', sort_dir='asc', wanted=None):
         """A page of devices, as the API shows them (dicts)."""
-        with ef.reader.using(context) as session:
-            return views.device_page(session.connection(), context,
-                                     filters, limit, marker, sort_key,
-                                     sort_dir, wanted)
+        with ef.reader.connection.using(context) as connection:
+            return views.device_page(connection, context, filters, limit,
+                                     marker, sort_key, sort_dir, wanted)
 
     def device_update(self, context, device_id, values):
         """Change a device's descriptive fields (no operation needed)."""
