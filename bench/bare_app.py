@@ -17,6 +17,11 @@ class RootController:
         return BODY
 
 
-app = pecan.make_app(RootController(), force_canonical=False,
-                     guess_content_type_from_ext=False, debug=False,
-                     logging={})
+def make_app(root):
+    """A Pecan app of ``root`` with the options of servicevm's API."""
+    return pecan.make_app(root, force_canonical=False,
+                          guess_content_type_from_ext=False, debug=False,
+                          logging={})
+
+
+app = make_app(RootController())

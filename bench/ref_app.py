@@ -36,6 +36,8 @@ import pecan
 from pecan import rest
 import sqlalchemy as sa
 
+import bare_app
+
 # Imported for its side effect: it caches pecan's signature inspection,
 # as it does for servicevm's API (about 0.6 ms of a RestController route).
 from servicevm.api import app as _api_app  # noqa: F401
@@ -148,15 +150,10 @@ class V1Controller:
         return BODY
 
 
-class RootController:
+class RootController(bare_app.RootController):
+    """The floor's root (a constant body at /), with /v1."""
 
     v1 = V1Controller()
 
-    @pecan.expose('json')
-    def index(self):
-        return BODY
 
-
-app = pecan.make_app(RootController(), force_canonical=False,
-                     guess_content_type_from_ext=False, debug=False,
-                     logging={})
+app = bare_app.make_app(RootController())
