@@ -10,6 +10,7 @@ its statement built once per shape. ``models.Device.as_dict`` stays the
 definition of a device's API view; a unit test holds the two equal.
 """
 
+import datetime
 import json
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ _SHOWN = ('id', 'project_id', 'user_id', 'name', 'description',
           'last_seen', 'status', 'status_reason', 'power_state', 'ready',
           'operation_id', 'created_at', 'updated_at')
 _TIMES = ('last_seen', 'created_at', 'updated_at')
+_LONG_AGO = datetime.datetime.min
 COLLECTIONS = ('kwargs', 'service_contexts', 'services')
 
 
@@ -36,7 +38,8 @@ def device_select():
 def _collections_select(of):
     """Every kwarg, service context and binding of the devices that
     ``of(device_id column)`` (a condition) selects, one row each:
-    (kind, device_id, s1..s5, number, order)."""
+    (kind 'k', 'c' or 'b', device_id, texts s1..s5, number, ordinal,
+    at)."""
     arg = models.DeviceArg.__table__
     ctx = models.DeviceServiceContext.__table__
     binding = models.ServiceDeviceBinding.__table__
@@ -93,7 +96,8 @@ def _add(views_by_id, items):
             return (kind, item[2])
         if kind == 'c':
             return (kind, item[8])
-        return (kind, item[9], item[2])
+        # Bindings by creation, then service instance id.
+        return (kind, item[9] or _LONG_AGO, item[2])
 
     for kind, device_id, s1, s2, s3, s4, s5, number, _order, _at in sorted(
             items, key=order):
@@ -189,8 +193,8 @@ def _page_statements(scoped, filtered, sort_key, sort_dir, collections):
     return marker, pages[0], pages[1]
 
 
-# By shape (see _page_statements); a few dozen at most, as the query
-# string's schema allows.
+# By shape (see _page_statements): bounded by the sort keys, directions
+# and filters the query string's schema allows; a few dozen in practice.
 _PAGES = {}
 
 
