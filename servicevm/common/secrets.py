@@ -119,6 +119,9 @@ def seal(value, key=None, conf=None):
 
 
 def mask(value, key=None):
+    if not isinstance(value, (dict, list)):
+        # A plain value (most kwargs), as _walk would treat it.
+        return MASK if _secret_leaf(key, value) else value
     return _walk(value, lambda v: MASK, key)
 
 

@@ -19,6 +19,22 @@ from servicevm.db.sqlalchemy import utils as du
 from servicevm.db.sqlalchemy import views
 
 
+def _template_for_device():
+    """The on_failure attribute (NULL if none) of a template of a
+    project; no row when the project has no such template."""
+    template = models.DeviceTemplate.__table__
+    attr = models.DeviceTemplateAttribute.__table__
+    return sa.select(attr.c.value).select_from(template.outerjoin(
+        attr, sa.and_(attr.c.template_id == template.c.id,
+                      attr.c.key == 'on_failure'))).where(
+        template.c.id == sa.bindparam('template_id'),
+        template.c.project_id == sa.bindparam('project_id'))
+
+
+# Built once (a device create runs it each time).
+_TEMPLATE_FOR_DEVICE = _template_for_device()
+
+
 class Connection(services.ServiceInstanceQueries,
                  operations.OperationQueries, health.HealthQueries):
     """Every query servicevm makes. Methods return detached ORM objects
@@ -146,17 +162,13 @@ class Connection(services.ServiceInstanceQueries,
         project_id = values['project_id']
         device_id = values.pop('id', None) or uuidutils.generate_uuid()
         # The template must be the device's project's (not just one an
-        # admin can see).
-        attr = models.DeviceTemplateAttribute
-        template = du.scope(
-            session.query(models.DeviceTemplate.project_id,
-                          attr.value).outerjoin(
-                attr, sa.and_(
-                    attr.template_id == models.DeviceTemplate.id,
-                    attr.key == 'on_failure')),
-            models.DeviceTemplate, context, listing=False).filter(
-            models.DeviceTemplate.id == values['template_id'],
-            models.DeviceTemplate.project_id == project_id).first()
+        # admin can see), and so the caller's unless an admin's.
+        template = None
+        if project_id == context.project_id or not du.scoped(
+                context, listing=False):
+            template = session.connection().execute(
+                _TEMPLATE_FOR_DEVICE, {'template_id': values['template_id'],
+                                       'project_id': project_id}).first()
         if template is None:
             raise exceptions.InvalidParameter(
                 reason='Device template %s could not be found in '
