@@ -28,14 +28,6 @@ def scoped(context, listing):
     return not (context.all_projects if listing else context.is_admin_role)
 
 
-def paginate(query, model, limit, marker, sort_key, sort_dir,
-             not_found_marker):
-    """The page of ``query`` (an ORM Query) after the row ``marker``,
-    ordered by ``sort_key`` then id."""
-    return page_query(query, model, limit, marker, sort_key, sort_dir,
-                      not_found_marker, lambda q: q.first()).all()
-
-
 def order_by(columns, sort_key, sort_dir):
     """The ORDER BY of a page: ``sort_key`` then id, in ``sort_dir``, on
     ``columns`` (a model, or a table's or subquery's columns)."""
@@ -76,16 +68,17 @@ def marker_value(row, marker, sort_key, not_found_marker):
     return value
 
 
-def page_query(query, model, limit, marker, sort_key, sort_dir,
-               not_found_marker, first):
-    """``query`` (an ORM Query or a Core Select of ``model``'s columns)
-    limited to the page after the row ``marker`` (read with ``first``)."""
+def paginate(query, model, limit, marker, sort_key, sort_dir,
+             not_found_marker):
+    """The page of ``query`` (an ORM Query) after the row ``marker``,
+    ordered by ``sort_key`` then id."""
     if marker is not None:
-        value = marker_value(first(query.filter(model.id == marker)),
+        value = marker_value(query.filter(model.id == marker).first(),
                              marker, sort_key, not_found_marker)
         query = query.filter(after_marker(model, sort_key, sort_dir,
                                           marker, value))
-    return query.order_by(*order_by(model, sort_key, sort_dir)).limit(limit)
+    return query.order_by(*order_by(model, sort_key, sort_dir)).limit(
+        limit).all()
 
 
 def apply_filters(query, model, filters):

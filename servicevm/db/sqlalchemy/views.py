@@ -30,7 +30,7 @@ _LONG_AGO = datetime.datetime.min
 COLLECTIONS = ('kwargs', 'service_contexts', 'services')
 
 
-def device_select():
+def _device_select():
     """A SELECT of the shown columns of devices (add WHERE and ORDER)."""
     return sa.select(*[_DEVICES.c[name] for name in _SHOWN])
 
@@ -145,7 +145,7 @@ def _show_statement(scoped, collections):
     """The SELECT of one device (bound: device_id, and project_id when
     ``scoped``), joined with each of its collection items when
     ``collections``."""
-    query = device_select().where(_DEVICES.c.id == sa.bindparam('device_id'))
+    query = _device_select().where(_DEVICES.c.id == sa.bindparam('device_id'))
     if scoped:
         query = query.where(
             _DEVICES.c.project_id == sa.bindparam('project_id'))
@@ -168,7 +168,7 @@ def _page_statements(scoped, filtered, sort_key, sort_dir, collections):
     scope_project_id when ``scoped``; filter_<key> for each (key, many)
     of ``filtered``; marker and marker_value; limit."""
     columns = _DEVICES.c
-    query = device_select()
+    query = _device_select()
     if scoped:
         query = query.where(
             columns.project_id == sa.bindparam('scope_project_id'))
